@@ -1,0 +1,773 @@
+//! The configuration tree: built-in defaults < TOML file < `SEALGATE_SECTION__KEY`
+//! environment variables, layered with figment, then checked by [`Config::validate`],
+//! whose errors name the offending key. Every field is documented again in
+//! `config.example.toml`; a test keeps the two in step.
+//!
+//! Modules receive their own section at construction and never read the environment.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::Provider;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub backend: BackendConfig,
+    pub embedded: EmbeddedConfig,
+    pub auth: AuthConfig,
+    /// Access keys clients may sign with. Empty: clients sign with the backend's own
+    /// credentials (the sidecar case).
+    pub credentials: Vec<CredentialEntry>,
+    pub kms: KmsConfig,
+    pub encryption: EncryptionConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// S3 listener address (HTTP, or HTTPS when `tls_cert`/`tls_key` are set).
+    pub listen: SocketAddr,
+    /// Admin listener: `/metrics`, `/healthz`, `/readyz`.
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the S3 listener speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// An extra plain-HTTP S3 listener beside the HTTPS one (off when unset).
+    pub http_listen: Option<SocketAddr>,
+    /// Domains for virtual-hosted-style requests: `BUCKET.DOMAIN` names a bucket.
+    pub virtual_host_domains: Vec<String>,
+    /// Seconds a client has to send the request head.
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub idle_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    /// Backend S3 endpoint URL (`http://` or `https://`). Unset: the embedded backend.
+    pub endpoint: Option<String>,
+    /// Region used to sign requests to the backend.
+    pub region: String,
+    /// Backend access key; also what clients sign with when `[[credentials]]` is empty.
+    pub access_key: Option<String>,
+    /// Backend secret key.
+    pub secret_key: Option<String>,
+    /// `path` (`http://host/bucket/key`) or `virtual` (`http://bucket.host/key`).
+    pub addressing_style: AddressingStyle,
+    /// PEM CA bundle trusted for an `https://` backend, in addition to the system roots.
+    pub ca_bundle: Option<PathBuf>,
+    /// Seconds to wait for a TCP/TLS connection to the backend.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for the backend's response head.
+    pub response_timeout_secs: u64,
+    /// Idle pooled connections kept per backend host.
+    pub pool_max_idle_per_host: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressingStyle {
+    Path,
+    Virtual,
+}
+
+/// The embedded filesystem backend, used when `backend.endpoint` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// Directory holding the embedded backend's objects and generated credentials.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Accept legacy Signature Version 2 (header and query) from clients.
+    pub allow_sigv2: bool,
+    /// Largest accepted difference between a request's date and the proxy clock.
+    pub max_clock_skew_secs: u64,
+}
+
+/// One key pair clients may sign requests with.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEntry {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for CredentialEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialEntry")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KmsConfig {
+    /// `local` (master key file) or `aws` (AWS KMS JSON API).
+    pub kind: KmsKind,
+    /// Default KMS key id for buckets whose policy names none.
+    pub key_id: String,
+    /// `local`: path of the 256-bit master key, created with mode 0600 on first start.
+    pub master_key_file: Option<PathBuf>,
+    /// `aws`: endpoint URL; unset means `https://kms.REGION.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// `aws`: region used to sign KMS requests.
+    pub region: Option<String>,
+    /// `aws`: access key; unset falls back to AWS_ACCESS_KEY_ID.
+    pub access_key: Option<String>,
+    /// `aws`: secret key; unset falls back to AWS_SECRET_ACCESS_KEY.
+    pub secret_key: Option<String>,
+    /// `aws`: per-call timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// `aws`: retries on throttling and 5xx answers.
+    pub max_retries: u32,
+    /// Lifetime of a cached bucket key, in seconds.
+    pub bucket_key_ttl_secs: u64,
+    /// Most bucket keys (write side) and unwrapped blobs (read side) kept in memory.
+    pub bucket_key_cache_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KmsKind {
+    Local,
+    Aws,
+}
+
+/// How objects of a bucket are protected. `default` applies to every bucket not named
+/// in `buckets`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    pub default: BucketPolicy,
+    pub buckets: BTreeMap<String, BucketPolicy>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BucketPolicy {
+    /// Encrypt new objects. Off: objects pass through as plaintext.
+    pub encrypt: bool,
+    /// KMS key id; unset uses `kms.key_id`.
+    pub kms_key_id: Option<String>,
+    /// Protect data keys with a cached bucket key (the S3 Bucket Key model).
+    pub bucket_key: bool,
+    /// Plaintext segment size in bytes: a power of two from 4 KiB to 1 MiB.
+    pub segment_size: u32,
+    /// Serve objects that carry no envelope (written before the proxy) as they are.
+    pub allow_plaintext_reads: bool,
+    /// Accept SSE-C requests and emulate SSE-C in the proxy.
+    pub allow_sse_c: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most request header bytes (request line included).
+    pub max_header_bytes: usize,
+    /// Most request headers.
+    pub max_headers: usize,
+    /// Most bytes in a request URL.
+    pub max_url_bytes: usize,
+    /// Most bytes in an XML request body (DeleteObjects, CompleteMultipartUpload, …).
+    pub max_xml_body_bytes: usize,
+    /// Largest aws-chunked chunk accepted.
+    pub max_chunk_bytes: usize,
+    /// Most simultaneous client connections.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// tracing filter directive, e.g. `info` or `sealgate=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Write one JSON line per object key operation.
+    pub enabled: bool,
+    /// File to append to; unset writes to stdout.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8333)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9333)),
+            tls_cert: None,
+            tls_key: None,
+            http_listen: None,
+            virtual_host_domains: Vec::new(),
+            header_timeout_secs: 30,
+            idle_timeout_secs: 120,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key: None,
+            secret_key: None,
+            addressing_style: AddressingStyle::Path,
+            ca_bundle: None,
+            connect_timeout_secs: 10,
+            response_timeout_secs: 300,
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".sealgate-data"),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            allow_sigv2: true,
+            max_clock_skew_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            kind: KmsKind::Local,
+            key_id: "sealgate-default".into(),
+            master_key_file: None,
+            endpoint: None,
+            region: None,
+            access_key: None,
+            secret_key: None,
+            timeout_ms: 5_000,
+            max_retries: 4,
+            bucket_key_ttl_secs: 300,
+            bucket_key_cache_entries: 10_000,
+        }
+    }
+}
+
+impl Default for BucketPolicy {
+    fn default() -> Self {
+        Self {
+            encrypt: true,
+            kms_key_id: None,
+            bucket_key: true,
+            segment_size: 64 * 1024,
+            allow_plaintext_reads: true,
+            allow_sse_c: false,
+        }
+    }
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        Self {
+            default: BucketPolicy::default(),
+            buckets: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_url_bytes: 16 * 1024,
+            max_xml_body_bytes: 2 * 1024 * 1024,
+            max_chunk_bytes: 16 * 1024 * 1024,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            backend: BackendConfig::default(),
+            embedded: EmbeddedConfig::default(),
+            auth: AuthConfig::default(),
+            credentials: Vec::new(),
+            kms: KmsConfig::default(),
+            encryption: EncryptionConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, always naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("{0}")]
+    Parse(String),
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Layers defaults, the optional TOML file and the given environment variables
+    /// (`SEALGATE_SECTION__KEY`), then validates. The environment is passed in, not
+    /// read, so tests stay independent of the process environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("{}: no such file", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SEALGATE_") && k != "SEALGATE_CONFIG")
+            .collect();
+        let env_toml = env_as_toml(&vars)?;
+        figment = figment.merge(Toml::string(&env_toml));
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads with the real process environment.
+    pub fn load_from_process(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load(file, std::env::vars())
+    }
+
+    /// Semantic checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        match (&s.tls_cert, &s.tls_key) {
+            (Some(_), None) => {
+                return Err(invalid("server.tls_key", "required with server.tls_cert"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("server.tls_cert", "required with server.tls_key"));
+            }
+            _ => {}
+        }
+        if s.http_listen.is_some() && s.tls_cert.is_none() {
+            return Err(invalid(
+                "server.http_listen",
+                "only meaningful with server.tls_cert (HTTPS on server.listen)",
+            ));
+        }
+        if s.header_timeout_secs == 0 {
+            return Err(invalid("server.header_timeout_secs", "must be at least 1"));
+        }
+        for (i, d) in s.virtual_host_domains.iter().enumerate() {
+            if d.is_empty() || d.contains('/') || d.contains(':') {
+                return Err(invalid(
+                    format!("server.virtual_host_domains[{i}]"),
+                    "must be a bare host name",
+                ));
+            }
+        }
+        let b = &self.backend;
+        if let Some(ep) = &b.endpoint {
+            let uri: http::Uri = ep
+                .parse()
+                .map_err(|_| invalid("backend.endpoint", format!("{ep:?} is not a URL")))?;
+            match uri.scheme_str() {
+                Some("http") | Some("https") => {}
+                _ => {
+                    return Err(invalid(
+                        "backend.endpoint",
+                        "must start with http:// or https://",
+                    ));
+                }
+            }
+            if uri.host().is_none() {
+                return Err(invalid("backend.endpoint", "has no host"));
+            }
+            if uri.path() != "/" && !uri.path().is_empty() {
+                return Err(invalid("backend.endpoint", "must not have a path"));
+            }
+            if b.access_key.is_none() {
+                return Err(invalid(
+                    "backend.access_key",
+                    "required with backend.endpoint",
+                ));
+            }
+            if b.secret_key.is_none() {
+                return Err(invalid(
+                    "backend.secret_key",
+                    "required with backend.endpoint",
+                ));
+            }
+        }
+        if b.region.is_empty() {
+            return Err(invalid("backend.region", "must not be empty"));
+        }
+        if let Some(ca) = &b.ca_bundle
+            && !ca.is_file()
+        {
+            return Err(invalid(
+                "backend.ca_bundle",
+                format!("{}: no such file", ca.display()),
+            ));
+        }
+        for (i, c) in self.credentials.iter().enumerate() {
+            if c.access_key.is_empty() {
+                return Err(invalid(
+                    format!("credentials[{i}].access_key"),
+                    "must not be empty",
+                ));
+            }
+            if c.secret_key.is_empty() {
+                return Err(invalid(
+                    format!("credentials[{i}].secret_key"),
+                    "must not be empty",
+                ));
+            }
+            if self.credentials[..i]
+                .iter()
+                .any(|o| o.access_key == c.access_key)
+            {
+                return Err(invalid(
+                    format!("credentials[{i}].access_key"),
+                    "listed twice",
+                ));
+            }
+        }
+        if self.auth.max_clock_skew_secs == 0 {
+            return Err(invalid("auth.max_clock_skew_secs", "must be at least 1"));
+        }
+        let k = &self.kms;
+        if k.key_id.is_empty() {
+            return Err(invalid("kms.key_id", "must not be empty"));
+        }
+        if k.bucket_key_ttl_secs == 0 {
+            return Err(invalid("kms.bucket_key_ttl_secs", "must be at least 1"));
+        }
+        if k.kind == KmsKind::Aws && k.region.is_none() && k.endpoint.is_none() {
+            return Err(invalid(
+                "kms.region",
+                "required for kind = \"aws\" (or set kms.endpoint)",
+            ));
+        }
+        if let Some(ep) = &k.endpoint {
+            let ok = ep
+                .parse::<http::Uri>()
+                .ok()
+                .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")));
+            if !ok {
+                return Err(invalid(
+                    "kms.endpoint",
+                    format!("{ep:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        validate_policy("encryption.default", &self.encryption.default)?;
+        for (name, p) in &self.encryption.buckets {
+            validate_policy(&format!("encryption.buckets.{name}"), p)?;
+        }
+        if self.limits.max_connections == 0 {
+            return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
+        if self.limits.max_header_bytes < 1024 {
+            return Err(invalid("limits.max_header_bytes", "must be at least 1024"));
+        }
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log.level",
+                format!("{:?} is not a tracing filter", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when no backend is configured and the embedded one serves.
+    pub fn uses_embedded_backend(&self) -> bool {
+        self.backend.endpoint.is_none()
+    }
+
+    /// The policy for `bucket`.
+    pub fn policy(&self, bucket: &str) -> &BucketPolicy {
+        self.encryption
+            .buckets
+            .get(bucket)
+            .unwrap_or(&self.encryption.default)
+    }
+
+    /// Time limits as durations.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.header_timeout_secs)
+    }
+}
+
+fn validate_policy(key: &str, p: &BucketPolicy) -> Result<(), ConfigError> {
+    let s = p.segment_size;
+    if !(4096..=1 << 20).contains(&s) || !s.is_power_of_two() {
+        return Err(invalid(
+            format!("{key}.segment_size"),
+            format!("{s} is not a power of two from 4096 to 1048576"),
+        ));
+    }
+    if let Some(id) = &p.kms_key_id
+        && id.is_empty()
+    {
+        return Err(invalid(format!("{key}.kms_key_id"), "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Turns `SEALGATE_SECTION__KEY=value` pairs into a TOML document. Values are parsed as
+/// TOML when they parse (numbers, booleans, arrays), else taken as strings; this is what
+/// lets `SEALGATE_SERVER__LISTEN=0.0.0.0:8333` and `SEALGATE_KMS__TIMEOUT_MS=100` both work.
+fn env_as_toml(vars: &[(String, String)]) -> Result<String, ConfigError> {
+    let mut root = toml_table();
+    for (name, value) in vars {
+        let path: Vec<String> = name["SEALGATE_".len()..]
+            .split("__")
+            .map(|p| p.to_ascii_lowercase())
+            .collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(invalid(name.clone(), "expected SEALGATE_SECTION__KEY"));
+        }
+        let parsed = parse_env_value(value);
+        insert_path(&mut root, &path, parsed).map_err(|p| invalid(name.clone(), p))?;
+    }
+    Ok(render_toml(&root))
+}
+
+// A tiny TOML tree: enough to render environment overrides without a toml dependency.
+enum TomlNode {
+    Table(BTreeMap<String, TomlNode>),
+    Value(String),
+}
+
+fn toml_table() -> TomlNode {
+    TomlNode::Table(BTreeMap::new())
+}
+
+fn parse_env_value(value: &str) -> String {
+    let probe = format!("v = {value}");
+    if Toml::string(&probe).data().is_ok() && !value.trim().is_empty() {
+        value.to_string()
+    } else {
+        let escaped: String = value
+            .chars()
+            .flat_map(|c| match c {
+                '"' => vec!['\\', '"'],
+                '\\' => vec!['\\', '\\'],
+                '\n' => vec!['\\', 'n'],
+                c => vec![c],
+            })
+            .collect();
+        format!("\"{escaped}\"")
+    }
+}
+
+fn insert_path(node: &mut TomlNode, path: &[String], value: String) -> Result<(), String> {
+    let TomlNode::Table(map) = node else {
+        return Err("conflicts with another variable".into());
+    };
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            map.insert(last.clone(), TomlNode::Value(value));
+            Ok(())
+        }
+        [first, rest @ ..] => insert_path(
+            map.entry(first.clone()).or_insert_with(toml_table),
+            rest,
+            value,
+        ),
+    }
+}
+
+fn render_toml(root: &TomlNode) -> String {
+    fn walk(out: &mut String, prefix: &str, node: &TomlNode) {
+        let TomlNode::Table(map) = node else { return };
+        for (k, v) in map {
+            if let TomlNode::Value(val) = v {
+                out.push_str(&format!("{k} = {val}\n"));
+            }
+        }
+        for (k, v) in map {
+            if let TomlNode::Table(_) = v {
+                let name = if prefix.is_empty() {
+                    format!("\"{k}\"")
+                } else {
+                    format!("{prefix}.\"{k}\"")
+                };
+                out.push_str(&format!("[{name}]\n"));
+                walk(out, &name, v);
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&mut out, "", root);
+    out
+}
+
+fn describe_figment_error(e: figment::Error) -> ConfigError {
+    let mut parts = Vec::new();
+    for err in e {
+        let key = if err.path.is_empty() {
+            "config".to_string()
+        } else {
+            err.path.join(".")
+        };
+        parts.push(format!("{key}: {}", err.kind));
+    }
+    ConfigError::Parse(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate_and_use_embedded_backend() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.uses_embedded_backend());
+        assert_eq!(c.encryption.default.segment_size, 65536);
+        assert!(c.encryption.default.encrypt && c.encryption.default.bucket_key);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"127.0.0.1:1000\"\n[kms]\ntimeout_ms = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("SEALGATE_SERVER__LISTEN", "0.0.0.0:2000"),
+                ("SEALGATE_KMS__KIND", "aws"),
+                ("SEALGATE_KMS__REGION", "eu-west-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:2000");
+        assert_eq!(c.kms.timeout_ms, 7);
+        assert_eq!(c.kms.kind, KmsKind::Aws);
+        assert_eq!(c.kms.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::load(None, env(&[("SEALGATE_BACKEND__ENDPOINT", "ftp://x")])).unwrap_err();
+        assert!(e.to_string().starts_with("backend.endpoint:"), "{e}");
+        let e = Config::load(None, env(&[("SEALGATE_SERVER__LISTEN", "nowhere")])).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("SEALGATE_ENCRYPTION__DEFAULT__SEGMENT_SIZE", "1000")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("encryption.default.segment_size:"),
+            "{e}"
+        );
+        let e = Config::load(None, env(&[("SEALGATE_SERVER__NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(e.to_string().contains("no_such_key"), "{e}");
+    }
+
+    #[test]
+    fn backend_endpoint_requires_credentials() {
+        let e = Config::load(
+            None,
+            env(&[("SEALGATE_BACKEND__ENDPOINT", "http://127.0.0.1:9000")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "backend.access_key: required with backend.endpoint"
+        );
+    }
+
+    #[test]
+    fn credentials_debug_redacts_secret() {
+        let c = CredentialEntry {
+            access_key: "AK".into(),
+            secret_key: "very-secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

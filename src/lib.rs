@@ -1,0 +1,27 @@
+//! sealgate: a transparent encrypting S3 proxy.
+//!
+//! Map of the crate, in the order a request meets it:
+//! - [`server`]: listeners (HTTP, HTTPS), connection limits and timeouts, graceful
+//!   shutdown, and the admin endpoints (`/metrics`, `/healthz`, `/readyz`).
+//! - [`service`]: one request end to end: classify, authenticate, dispatch to a
+//!   handler, and the only place an error becomes an HTTP response.
+//! - [`auth`]: client signature verification (SigV4 header and presigned, SigV2,
+//!   aws-chunked bodies, checksums); pure functions plus a verifying body.
+//! - [`s3`]: operation classification, S3 errors as XML, header names, handlers.
+//! - [`crypto`]: object format v1: segments, envelope, key derivation, streaming bodies.
+//! - [`kms`] and [`cache`]: the key hierarchy's KMS backends and the bucket-key cache.
+//! - [`upstream`]: re-signing for the backend and the pooled backend client.
+//! - [`embedded`]: the in-process filesystem backend used when no backend is configured.
+//! - [`config`], [`metrics`]: leaves every other module may use.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod crypto;
+pub mod kms;
+pub mod s3;
+pub mod server;
+pub mod upstream;
+
+pub use server::{Endpoints, Running, StartError, start};

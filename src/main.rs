@@ -1,0 +1,3 @@
+fn main() {
+    println!("sealgate {}", env!("CARGO_PKG_VERSION"));
+}

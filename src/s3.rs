@@ -1,0 +1,5 @@
+//! The S3 protocol surface: operation names and routing ([`op`]), errors as S3 XML
+//! ([`error`]), header names ([`headers`]) and the request handlers.
+
+pub mod error;
+pub mod op;
