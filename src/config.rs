@@ -16,7 +16,7 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -156,7 +156,7 @@ pub enum KmsKind {
 
 /// How objects of a bucket are protected. `default` applies to every bucket not named
 /// in `buckets`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncryptionConfig {
     pub default: BucketPolicy,
@@ -302,14 +302,6 @@ impl Default for BucketPolicy {
     }
 }
 
-impl Default for EncryptionConfig {
-    fn default() -> Self {
-        Self {
-            default: BucketPolicy::default(),
-            buckets: BTreeMap::new(),
-        }
-    }
-}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -333,22 +325,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            backend: BackendConfig::default(),
-            embedded: EmbeddedConfig::default(),
-            auth: AuthConfig::default(),
-            credentials: Vec::new(),
-            kms: KmsConfig::default(),
-            encryption: EncryptionConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-            audit: AuditConfig::default(),
-        }
-    }
-}
 
 /// A configuration problem, always naming the key.
 #[derive(Debug, thiserror::Error)]

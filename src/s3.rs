@@ -2,4 +2,5 @@
 //! ([`error`]), header names ([`headers`]) and the request handlers.
 
 pub mod error;
+pub mod handlers;
 pub mod op;

@@ -263,13 +263,13 @@ mod tests {
     #[test]
     fn operations_are_named_like_the_api_reference() {
         let h = HeaderMap::new();
-        let t = target("/b/k?uploadId=1&partNumber=2", "h", &[]);
+        let t = target("/bkt/k?uploadId=1&partNumber=2", "h", &[]);
         assert_eq!(classify(&Method::PUT, &t, &h), Operation::UploadPart);
-        let t = target("/b?list-type=2&prefix=a", "h", &[]);
+        let t = target("/bkt?list-type=2&prefix=a", "h", &[]);
         assert_eq!(classify(&Method::GET, &t, &h), Operation::ListObjectsV2);
-        let t = target("/b?delete", "h", &[]);
+        let t = target("/bkt?delete", "h", &[]);
         assert_eq!(classify(&Method::POST, &t, &h), Operation::DeleteObjects);
-        let t = target("/b/k?select&select-type=2", "h", &[]);
+        let t = target("/bkt/k?select&select-type=2", "h", &[]);
         assert_eq!(
             classify(&Method::POST, &t, &h),
             Operation::SelectObjectContent
