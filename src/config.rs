@@ -48,10 +48,9 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Domains for virtual-hosted-style requests: `BUCKET.DOMAIN` names a bucket.
     pub virtual_host_domains: Vec<String>,
-    /// Seconds a client has to send the request head.
+    /// Seconds a client has to send a request head; also how long an idle keep-alive
+    /// connection waits for its next request.
     pub header_timeout_secs: u64,
-    /// Seconds an idle keep-alive connection stays open.
-    pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace_secs: u64,
 }
@@ -232,7 +231,6 @@ impl Default for ServerConfig {
             http_listen: None,
             virtual_host_domains: Vec::new(),
             header_timeout_secs: 30,
-            idle_timeout_secs: 120,
             shutdown_grace_secs: 30,
         }
     }
