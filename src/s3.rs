@@ -3,4 +3,6 @@
 
 pub mod error;
 pub mod handlers;
+pub mod headers;
 pub mod op;
+pub mod range;
