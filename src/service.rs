@@ -118,29 +118,30 @@ async fn serve(
     handlers::dispatch(rc, parts, incoming, verified).await
 }
 
-/// Refuses requests whose framing is ambiguous (request smuggling) before anything
-/// else looks at them.
-fn check_framing(parts: &http::request::Parts) -> Result<(), S3Error> {
+/// Refuses requests whose body framing S3 would refuse, before anything else looks at
+/// them. hyper already enforces RFC 9112 §6.3: a request with both Transfer-Encoding and
+/// Content-Length loses the Content-Length and its connection is closed after the
+/// answer, and a non-chunked transfer coding is a 400; what is left to refuse here is a
+/// chunked body S3 would not take.
+fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Result<(), S3Error> {
     let h = &parts.headers;
-    if h.contains_key(http::header::TRANSFER_ENCODING)
-        && h.contains_key(http::header::CONTENT_LENGTH)
-    {
-        return Err(S3Error::invalid_request(
-            "Content-Length and Transfer-Encoding must not both be sent.",
-        )
-        .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
-    }
-    if h.get_all(http::header::CONTENT_LENGTH).iter().count() > 1 {
-        return Err(
-            S3Error::invalid_request("Content-Length was sent more than once.")
-                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")),
-        );
-    }
-    if let Some(te) = h.get(http::header::TRANSFER_ENCODING)
-        && !te.as_bytes().eq_ignore_ascii_case(b"chunked")
-    {
-        return Err(S3Error::not_implemented("A header you provided implies functionality that is not implemented (Transfer-Encoding).")
+    let chunked = h.contains_key(http::header::TRANSFER_ENCODING);
+    let has_length = h.contains_key(http::header::CONTENT_LENGTH);
+    let aws_chunked_with_length = h.contains_key("x-amz-decoded-content-length");
+    let needs_length = matches!(
+        operation,
+        op::Operation::PutObject | op::Operation::UploadPart | op::Operation::PutObjectSubresource | op::Operation::PutBucketSubresource
+    );
+    if chunked && !aws_chunked_with_length {
+        if needs_length {
+            return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
+                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        return Err(S3Error::invalid_request("Transfer-Encoding: chunked is not supported; send Content-Length.")
             .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+    }
+    if needs_length && !has_length && !chunked {
+        return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
     }
     Ok(())
 }
