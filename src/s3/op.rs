@@ -32,6 +32,14 @@ impl Target {
             .and_then(|(_, v)| v.as_deref())
     }
 
+    /// Bucket and key of an object operation.
+    pub fn bucket_and_key(&self) -> Result<(&str, &str), S3Error> {
+        match (&self.bucket, &self.key) {
+            (Some(b), Some(k)) => Ok((b, k)),
+            _ => Err(S3Error::invalid_request("This operation needs a bucket and an object key.")),
+        }
+    }
+
     /// `/bucket/key` for error resources and logs.
     pub fn resource(&self) -> String {
         match (&self.bucket, &self.key) {
