@@ -78,7 +78,6 @@ async fn serve(
     resource: &mut String,
 ) -> Result<Response<BoxBody>, S3Error> {
     let (mut parts, incoming) = req.into_parts();
-    check_framing(&parts)?;
     let target = op::route(
         &parts.method,
         &parts.uri,
@@ -88,6 +87,7 @@ async fn serve(
     *resource = target.resource();
     let operation = op::classify(&parts.method, &target, &parts.headers);
     *op_name = operation.as_str();
+    check_framing(&parts, operation)?;
     let vhost_bucket = if target.virtual_hosted {
         target.bucket.as_deref()
     } else {
