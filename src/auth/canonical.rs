@@ -33,6 +33,7 @@ impl QueryPair<'_> {
 }
 
 /// Splits a raw query string into pairs; empty segments (`a=1&&b=2`) are skipped.
+/// `+` decodes to a space, as S3 reads query strings (form encoding).
 pub fn parse_query(raw: &str) -> Vec<QueryPair<'_>> {
     raw.split('&')
         .filter(|seg| !seg.is_empty())
@@ -40,11 +41,19 @@ pub fn parse_query(raw: &str) -> Vec<QueryPair<'_>> {
             let (n, v) = seg.split_once('=').unwrap_or((seg, ""));
             QueryPair {
                 raw: seg,
-                name: percent_decode(n.as_bytes()).collect(),
-                value: percent_decode(v.as_bytes()).collect(),
+                name: decode_query_component(n),
+                value: decode_query_component(v),
             }
         })
         .collect()
+}
+
+fn decode_query_component(s: &str) -> Vec<u8> {
+    if s.contains('+') {
+        percent_decode(s.replace('+', " ").as_bytes()).collect()
+    } else {
+        percent_decode(s.as_bytes()).collect()
+    }
 }
 
 /// Percent-encodes every byte but the unreserved ones (`A-Za-z0-9-._~`), and `/` when
@@ -201,6 +210,8 @@ mod tests {
             "b=%2F&lifecycle=&max-keys=2&prefix=J"
         );
         assert_eq!(pairs[2].raw, "lifecycle");
+        let pairs = parse_query("q=a+b%2Bc");
+        assert_eq!(canonical_query(&pairs, |_| true), "q=a%20b%2Bc");
         let pairs = parse_query("a=2&a=1&A=3");
         assert_eq!(canonical_query(&pairs, |_| true), "A=3&a=1&a=2");
         assert_eq!(canonical_query(&pairs, |p| !p.name_is("a")), "A=3");
