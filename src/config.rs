@@ -294,12 +294,11 @@ impl Default for BucketPolicy {
             kms_key_id: None,
             bucket_key: true,
             segment_size: 64 * 1024,
-            allow_plaintext_reads: true,
+            allow_plaintext_reads: false,
             allow_sse_c: false,
         }
     }
 }
-
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -322,7 +321,6 @@ impl Default for LogConfig {
         }
     }
 }
-
 
 /// A configuration problem, always naming the key.
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,11 @@ use rand::RngExt;
 
 use crate::auth::{self, CredentialStore, VerifyContext};
 use crate::body::{self, BoxBody};
+use crate::cache::BucketKeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::s3::error::{ErrorOrigin, S3Error};
+use crate::s3::handlers::list::SizeCache;
 use crate::s3::handlers::{self, RequestContext};
 use crate::s3::op;
 use crate::upstream::Backend;
@@ -25,6 +27,10 @@ pub struct AppState {
     pub backend: Backend,
     pub credentials: CredentialStore,
     pub metrics: Arc<Metrics>,
+    /// Bucket keys and per-object KMS keys, through the KMS.
+    pub keys: Arc<BucketKeyCache>,
+    /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
+    pub size_cache: Arc<SizeCache>,
 }
 
 pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";
@@ -130,18 +136,27 @@ fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Resu
     let aws_chunked_with_length = h.contains_key("x-amz-decoded-content-length");
     let needs_length = matches!(
         operation,
-        op::Operation::PutObject | op::Operation::UploadPart | op::Operation::PutObjectSubresource | op::Operation::PutBucketSubresource
+        op::Operation::PutObject
+            | op::Operation::UploadPart
+            | op::Operation::PutObjectSubresource
+            | op::Operation::PutBucketSubresource
     );
     if chunked && !aws_chunked_with_length {
         if needs_length {
-            return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
-                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
-        }
-        return Err(S3Error::invalid_request("Transfer-Encoding: chunked is not supported; send Content-Length.")
+            return Err(S3Error::missing_content_length(
+                "You must provide the Content-Length HTTP header.",
+            )
             .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        return Err(S3Error::invalid_request(
+            "Transfer-Encoding: chunked is not supported; send Content-Length.",
+        )
+        .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
     }
     if needs_length && !has_length && !chunked {
-        return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
+        return Err(S3Error::missing_content_length(
+            "You must provide the Content-Length HTTP header.",
+        ));
     }
     Ok(())
 }
