@@ -132,12 +132,7 @@ impl BucketKeyCache {
     }
 
     /// A cache whose entry ages are measured on `clock`.
-    pub fn with_clock(
-        kms: Arc<dyn Kms>,
-        config: CacheConfig,
-        metrics: CacheMetrics,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn with_clock(kms: Arc<dyn Kms>, config: CacheConfig, metrics: CacheMetrics, clock: Arc<dyn Clock>) -> Self {
         BucketKeyCache {
             kms,
             write: build_cache(&config, &metrics),
@@ -158,11 +153,7 @@ impl BucketKeyCache {
     }
 
     /// The bucket key new objects in `bucket` under `kms_key_id` are protected with.
-    pub async fn key_for_write(
-        &self,
-        bucket: &str,
-        kms_key_id: &str,
-    ) -> Result<Arc<BucketKey>, KmsError> {
+    pub async fn key_for_write(&self, bucket: &str, kms_key_id: &str) -> Result<Arc<BucketKey>, KmsError> {
         let cache_key = WriteKey {
             bucket: bucket.to_owned(),
             kms_key_id: kms_key_id.to_owned(),
@@ -171,16 +162,9 @@ impl BucketKeyCache {
             .lookup(&self.write, cache_key, Side::Write, || async {
                 let context = EncryptionContext::for_bucket(bucket);
                 let generated = self
-                    .timed(
-                        KmsOp::GenerateDataKey,
-                        self.kms.generate_data_key(kms_key_id, &context),
-                    )
+                    .timed(KmsOp::GenerateDataKey, self.kms.generate_data_key(kms_key_id, &context))
                     .await?;
-                Ok(self.bucket_key(
-                    generated.plaintext,
-                    generated.ciphertext_blob,
-                    generated.key_id,
-                ))
+                Ok(self.bucket_key(generated.plaintext, generated.ciphertext_blob, generated.key_id))
             })
             .await?;
         if called_kms {
@@ -192,12 +176,7 @@ impl BucketKeyCache {
     }
 
     /// The bucket key wrapped as `blob` under `kms_key_id` for `bucket`, unwrapped.
-    pub async fn key_for_read(
-        &self,
-        bucket: &str,
-        kms_key_id: &str,
-        blob: &[u8],
-    ) -> Result<Arc<BucketKey>, KmsError> {
+    pub async fn key_for_read(&self, bucket: &str, kms_key_id: &str, blob: &[u8]) -> Result<Arc<BucketKey>, KmsError> {
         let cache_key = ReadKey {
             bucket: bucket.to_owned(),
             kms_key_id: kms_key_id.to_owned(),
@@ -219,18 +198,10 @@ impl BucketKeyCache {
 
     /// A fresh KMS data key for one object (`bucket-key-enabled: false`): always one
     /// `GenerateDataKey` with the object's context, never cached.
-    pub async fn per_object_key(
-        &self,
-        bucket: &str,
-        key: &str,
-        kms_key_id: &str,
-    ) -> Result<GeneratedKey, KmsError> {
+    pub async fn per_object_key(&self, bucket: &str, key: &str, kms_key_id: &str) -> Result<GeneratedKey, KmsError> {
         let context = EncryptionContext::for_object(bucket, key);
         let generated = self
-            .timed(
-                KmsOp::GenerateDataKey,
-                self.kms.generate_data_key(kms_key_id, &context),
-            )
+            .timed(KmsOp::GenerateDataKey, self.kms.generate_data_key(kms_key_id, &context))
             .await?;
         self.metrics
             .record_object_key_op(KeyPath::PerObject, KeyOp::Encrypt, true);
@@ -256,8 +227,7 @@ impl BucketKeyCache {
 
     /// `DescribeKey` through the metrics, for readiness checks.
     pub async fn describe_key(&self, kms_key_id: &str) -> Result<KeyInfo, KmsError> {
-        self.timed(KmsOp::DescribeKey, self.kms.describe_key(kms_key_id))
-            .await
+        self.timed(KmsOp::DescribeKey, self.kms.describe_key(kms_key_id)).await
     }
 
     /// Runs moka's pending housekeeping (expiry, eviction notices) and refreshes the
@@ -265,10 +235,8 @@ impl BucketKeyCache {
     pub async fn sync_metrics(&self) {
         self.write.run_pending_tasks().await;
         self.read.run_pending_tasks().await;
-        self.metrics
-            .set_entries(Side::Write, self.write.entry_count());
-        self.metrics
-            .set_entries(Side::Read, self.read.entry_count());
+        self.metrics.set_entries(Side::Write, self.write.entry_count());
+        self.metrics.set_entries(Side::Read, self.read.entry_count());
     }
 
     /// Finds a live entry or makes one with `fetch`; returns whether this caller
@@ -333,8 +301,7 @@ impl BucketKeyCache {
             };
             self.read.entry(read_key).or_insert(Arc::clone(key)).await;
         }
-        self.metrics
-            .set_entries(Side::Read, self.read.entry_count());
+        self.metrics.set_entries(Side::Read, self.read.entry_count());
     }
 
     fn bucket_key(

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-    SigningSettings, UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -49,9 +49,7 @@ impl Proxy {
             .enable_all()
             .build()
             .unwrap();
-        let running = runtime
-            .block_on(sealgate::start(config))
-            .expect("proxy starts");
+        let running = runtime.block_on(sealgate::start(config)).expect("proxy starts");
         let e = running.endpoints.clone();
         let data = dir.path().join("data");
         Proxy {
@@ -119,8 +117,7 @@ impl Req {
         self
     }
     fn raw(&self, host: &str, content_length: bool) -> Vec<u8> {
-        let mut out =
-            format!("{} {} HTTP/1.1\r\nhost: {host}\r\n", self.method, self.path).into_bytes();
+        let mut out = format!("{} {} HTTP/1.1\r\nhost: {host}\r\n", self.method, self.path).into_bytes();
         for (k, v) in &self.headers {
             out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
         }
@@ -142,11 +139,7 @@ fn identity(ak: &str, sk: &str) -> Identity {
     Credentials::new(ak, sk, None, None, "test").into()
 }
 
-fn settings(
-    location: SignatureLocation,
-    expires: Option<Duration>,
-    payload: PayloadChecksumKind,
-) -> SigningSettings {
+fn settings(location: SignatureLocation, expires: Option<Duration>, payload: PayloadChecksumKind) -> SigningSettings {
     let mut s = SigningSettings::default();
     s.percent_encoding_mode = PercentEncodingMode::Single;
     s.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
@@ -177,18 +170,10 @@ fn sign_header(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, paylo
     hs.extend(req.headers.iter().cloned());
     let uri = format!("http://{host}{}", req.path);
     let body = SignableBody::Precomputed(payload.to_string());
-    let signable = SignableRequest::new(
-        &req.method,
-        uri,
-        hs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        body,
-    )
-    .unwrap();
+    let signable =
+        SignableRequest::new(&req.method, uri, hs.iter().map(|(k, v)| (k.as_str(), v.as_str())), body).unwrap();
     let (instr, _) = sign(signable, &params).unwrap().into_parts();
-    let add: Vec<(String, String)> = instr
-        .headers()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let add: Vec<(String, String)> = instr.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     for (k, v) in add {
         req = req.header(&k, &v);
     }
@@ -224,8 +209,7 @@ fn presign(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, expires: 
     let mut path = req.path.clone();
     for (k, v) in instr.params() {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+        let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
         path.push_str(&format!("{sep}{k}={v}"));
     }
     Req { path, ..req }
@@ -250,28 +234,27 @@ fn signing_key(sk: &str, date: &str) -> Vec<u8> {
 
 /// An aws-chunked upload signed with STREAMING-AWS4-HMAC-SHA256-PAYLOAD, with hooks to
 /// break it: `mutate` gets the framed body and may change it.
-fn chunked_put(
+fn chunked_put(p: &Proxy, key: &str, data: &[u8], chunk: usize, mutate: impl FnOnce(&mut Vec<u8>, &mut Req)) -> Req {
+    chunked_put_with(p, key, data, chunk, true, mutate)
+}
+
+fn chunked_put_with(
     p: &Proxy,
     key: &str,
     data: &[u8],
     chunk: usize,
+    decoded_length: bool,
     mutate: impl FnOnce(&mut Vec<u8>, &mut Req),
 ) -> Req {
     let host = p.addr.to_string();
     let now = SystemTime::now();
     let stamp = time::OffsetDateTime::from(now).format(TIME_FMT).unwrap();
     let date = &stamp[..8];
-    let req = Req::new("PUT", &format!("/{BUCKET}/{key}"), b"")
-        .header("content-encoding", "aws-chunked")
-        .header("x-amz-decoded-content-length", &data.len().to_string());
-    let mut req = sign_header(
-        req,
-        &host,
-        &p.ak,
-        &p.sk,
-        now,
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-    );
+    let mut req = Req::new("PUT", &format!("/{BUCKET}/{key}"), b"").header("content-encoding", "aws-chunked");
+    if decoded_length {
+        req = req.header("x-amz-decoded-content-length", &data.len().to_string());
+    }
+    let mut req = sign_header(req, &host, &p.ak, &p.sk, now, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
     let auth = req
         .headers
         .iter()
@@ -320,9 +303,7 @@ fn trailer_put(p: &Proxy, key: &str, data: &[u8], trailer_value: &str) -> Req {
     );
     let mut body = format!("{:x}\r\n", data.len()).into_bytes();
     body.extend_from_slice(data);
-    body.extend_from_slice(
-        format!("\r\n0\r\nx-amz-checksum-crc32:{trailer_value}\r\n\r\n").as_bytes(),
-    );
+    body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{trailer_value}\r\n\r\n").as_bytes());
     req.body = body;
     req
 }
@@ -396,11 +377,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     let put = |key: &str| Req::new("PUT", &format!("/{BUCKET}/{key}"), &body);
     let signed = |r: Req| sign_header(r, &host, &ak, &sk, now, &good_hash);
     let mut cases: Vec<Case> = Vec::new();
-    let mut add = |name: &'static str,
-                   key: &str,
-                   req: Vec<u8>,
-                   status: u16,
-                   codes: &'static [&'static str]| {
+    let mut add = |name: &'static str, key: &str, req: Vec<u8>, status: u16, codes: &'static [&'static str]| {
         cases.push(Case {
             name,
             bytes: req,
@@ -415,9 +392,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "no auth",
         "k01",
-        put("k01")
-            .header("x-amz-content-sha256", &good_hash)
-            .raw(&host, true),
+        put("k01").header("x-amz-content-sha256", &good_hash).raw(&host, true),
         403,
         &["AccessDenied"],
     );
@@ -452,45 +427,21 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "expired presigned PUT",
         "k06",
-        presign(
-            put("k06"),
-            &host,
-            &ak,
-            &sk,
-            now - 10 * min,
-            Duration::from_secs(60),
-        )
-        .raw(&host, true),
+        presign(put("k06"), &host, &ak, &sk, now - 10 * min, Duration::from_secs(60)).raw(&host, true),
         403,
         &["AccessDenied"],
     );
     add(
         "presigned PUT from the future",
         "k07",
-        presign(
-            put("k07"),
-            &host,
-            &ak,
-            &sk,
-            now + 60 * min,
-            Duration::from_secs(3600),
-        )
-        .raw(&host, true),
+        presign(put("k07"), &host, &ak, &sk, now + 60 * min, Duration::from_secs(3600)).raw(&host, true),
         403,
         &["AccessDenied", "RequestTimeTooSkewed"],
     );
     add(
         "presign expiry over 7 days",
         "k08",
-        presign(
-            put("k08"),
-            &host,
-            &ak,
-            &sk,
-            now,
-            Duration::from_secs(604_801),
-        )
-        .raw(&host, true),
+        presign(put("k08"), &host, &ak, &sk, now, Duration::from_secs(604_801)).raw(&host, true),
         400,
         &["AuthorizationQueryParametersError"],
     );
@@ -506,11 +457,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k10",
         sign_header(put("k10"), &host, &ak, &sk, now, "zz").raw(&host, true),
         400,
-        &[
-            "InvalidArgument",
-            "InvalidRequest",
-            "XAmzContentSHA256Mismatch",
-        ],
+        &["InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"],
     );
     let md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
     add(
@@ -632,8 +579,8 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
             }
         })
         .raw(&host, true),
-        403,
-        &["SignatureDoesNotMatch", "AuthorizationHeaderMalformed"],
+        400,
+        &["AuthorizationHeaderMalformed"],
     );
     add(
         "garbage authorization",
@@ -644,13 +591,25 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
             .header("x-amz-content-sha256", &good_hash)
             .raw(&host, true),
         400,
+        &["AuthorizationHeaderMalformed", "InvalidArgument", "InvalidRequest"],
+    );
+    add(
+        "unsupported algorithm",
+        "k25",
+        put("k25")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA512 Credential=x/20200101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            )
+            .raw(&host, true),
+        400,
         &[
             "AuthorizationHeaderMalformed",
             "InvalidArgument",
             "InvalidRequest",
+            "AccessDenied",
         ],
     );
-    add("unsupported algorithm", "k25", put("k25").header("authorization", "AWS4-HMAC-SHA512 Credential=x/20200101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00").raw(&host, true), 400, &["AuthorizationHeaderMalformed", "InvalidArgument", "InvalidRequest", "AccessDenied"]);
     add(
         "header and query auth together",
         "k26",
@@ -666,10 +625,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k27",
         put("k27")
             .header("date", &httpdate(now))
-            .header(
-                "authorization",
-                &format!("AWS {ak}:AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-            )
+            .header("authorization", &format!("AWS {ak}:AAAAAAAAAAAAAAAAAAAAAAAAAAA="))
             .raw(&host, true),
         403,
         &["SignatureDoesNotMatch"],
@@ -706,11 +662,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "chunk signature forged",
         "k30",
         chunked_put(&p, "k30", &body, 8, |b, _| {
-            let i = b
-                .windows(16)
-                .position(|w| w == b"chunk-signature=")
-                .unwrap()
-                + 16;
+            let i = b.windows(16).position(|w| w == b"chunk-signature=").unwrap() + 16;
             b[i] = if b[i] == b'0' { b'1' } else { b'0' };
         })
         .raw(&host, true),
@@ -786,11 +738,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "aws-chunked without decoded length",
         "k36",
-        chunked_put(&p, "k36", &body, 8, |_, r| {
-            r.headers
-                .retain(|(k, _)| k != "x-amz-decoded-content-length");
-        })
-        .raw(&host, true),
+        chunked_put_with(&p, "k36", &body, 8, false, |_, _| {}).raw(&host, true),
         411,
         &["MissingContentLength"],
     );
@@ -878,21 +826,14 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "key longer than 1024 bytes",
         "k47",
-        signed(Req::new(
-            "PUT",
-            &format!("/{BUCKET}/k47{}", "x".repeat(1100)),
-            &body,
-        ))
-        .raw(&host, true),
+        signed(Req::new("PUT", &format!("/{BUCKET}/k47{}", "x".repeat(1100)), &body)).raw(&host, true),
         400,
         &["KeyTooLongError"],
     );
     add(
         "unsupported transfer coding",
         "k48",
-        signed(put("k48"))
-            .header("transfer-encoding", "gzip")
-            .raw(&host, false),
+        signed(put("k48")).header("transfer-encoding", "gzip").raw(&host, false),
         400,
         &[],
     );
@@ -916,9 +857,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     cases.push(Case {
         name: "body shorter than Content-Length",
         key: "k39".into(),
-        bytes: signed(put("k39"))
-            .header("content-length", "100")
-            .raw(&host, false),
+        bytes: signed(put("k39")).header("content-length", "100").raw(&host, false),
         status: 400,
         codes: &["IncompleteBody", "RequestTimeout"],
         half_close: true,
@@ -931,10 +870,8 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
             None => c.codes.is_empty(),
             Some(a) => {
                 let code = code_of(&a.body);
-                let status_ok =
-                    a.status == c.status || (c.codes.is_empty() && (400..500).contains(&a.status));
-                let code_ok =
-                    c.codes.is_empty() || code.as_deref().is_some_and(|k| c.codes.contains(&k));
+                let status_ok = a.status == c.status || (c.codes.is_empty() && (400..500).contains(&a.status));
+                let code_ok = c.codes.is_empty() || code.as_deref().is_some_and(|k| c.codes.contains(&k));
                 status_ok && code_ok
             }
         };

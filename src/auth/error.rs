@@ -52,9 +52,7 @@ pub enum AuthError {
     )]
     MultipleAuth,
     /// SigV2 while the proxy accepts SigV4 only (S3's answer in SigV4-only regions).
-    #[error(
-        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
-    )]
+    #[error("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")]
     SigV2Disabled,
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch,
@@ -101,11 +99,10 @@ impl AuthError {
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             HeaderMalformed(_) => "AuthorizationHeaderMalformed",
             QueryMalformed(_) => "AuthorizationQueryParametersError",
-            MissingContentSha256 | SigV2Disabled | ChecksumMalformed(_) | ChecksumRequest(_)
-            | ChunkMalformed(_) => "InvalidRequest",
-            InvalidContentSha256 | UnsupportedAuthorization | MultipleAuth | InvalidArgument(_) => {
-                "InvalidArgument"
+            MissingContentSha256 | SigV2Disabled | ChecksumMalformed(_) | ChecksumRequest(_) | ChunkMalformed(_) => {
+                "InvalidRequest"
             }
+            InvalidContentSha256 | UnsupportedAuthorization | MultipleAuth | InvalidArgument(_) => "InvalidArgument",
             ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             InvalidContentMd5 => "InvalidDigest",
             ContentMd5Mismatch | ChecksumMismatch(_) => "BadDigest",
@@ -119,8 +116,8 @@ impl AuthError {
     pub fn status(&self) -> StatusCode {
         use AuthError::*;
         match self {
-            Missing | Expired | NotYetValid | MissingDate | UnknownAccessKey
-            | SignatureMismatch | RequestTimeTooSkewed => StatusCode::FORBIDDEN,
+            Missing | Expired | NotYetValid | MissingDate | UnknownAccessKey | SignatureMismatch
+            | RequestTimeTooSkewed => StatusCode::FORBIDDEN,
             MissingDecodedLength => StatusCode::LENGTH_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -135,14 +132,13 @@ impl AuthError {
             SignatureMismatch => "bad_signature",
             RequestTimeTooSkewed | NotYetValid => "skew",
             Expired => "expired",
-            MissingDate | HeaderMalformed(_) | QueryMalformed(_) | MissingContentSha256
-            | InvalidContentSha256 | MultipleAuth | InvalidArgument(_) => "malformed",
+            MissingDate | HeaderMalformed(_) | QueryMalformed(_) | MissingContentSha256 | InvalidContentSha256
+            | MultipleAuth | InvalidArgument(_) => "malformed",
             UnsupportedAuthorization | SigV2Disabled => "unsupported",
             ContentSha256Mismatch => "payload_hash",
             InvalidContentMd5 | ContentMd5Mismatch | ChecksumMismatch(_) | ChecksumMalformed(_)
             | ChecksumRequest(_) => "checksum",
-            MissingDecodedLength | IncompleteBody | ChunkMalformed(_) | ChunkTooLarge
-            | BodyRead => "body",
+            MissingDecodedLength | IncompleteBody | ChunkMalformed(_) | ChunkTooLarge | BodyRead => "body",
         }
     }
 }
@@ -166,10 +162,7 @@ mod tests {
     fn auth_failures_are_forbidden_and_length_is_required() {
         assert_eq!(AuthError::SignatureMismatch.status(), StatusCode::FORBIDDEN);
         assert_eq!(AuthError::Expired.s3_code(), "AccessDenied");
-        assert_eq!(
-            AuthError::MissingDecodedLength.status(),
-            StatusCode::LENGTH_REQUIRED
-        );
+        assert_eq!(AuthError::MissingDecodedLength.status(), StatusCode::LENGTH_REQUIRED);
         assert_eq!(
             AuthError::HeaderMalformed("x").s3_code(),
             "AuthorizationHeaderMalformed"
