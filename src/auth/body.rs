@@ -335,4 +335,4 @@ fn fail(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
