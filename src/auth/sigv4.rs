@@ -339,6 +339,35 @@ fn check_scope(
     Ok(())
 }
 
+/// `x-amz-*` headers that need not be signed: each is either covered by the
+/// signature some other way (`x-amz-date` is the string to sign's timestamp,
+/// `x-amz-content-sha256` its payload line), checked by the body itself
+/// (`x-amz-decoded-content-length`, `x-amz-trailer`), or never forwarded and
+/// without effect here (`x-amz-security-token`, `x-amz-user-agent`).
+const UNSIGNED_ALLOWED: [&str; 6] = [
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+    "x-amz-security-token",
+    "x-amz-user-agent",
+];
+
+/// S3 refuses `x-amz-*` headers left out of the signature; forwarding them would let
+/// anyone on the path add, say, `x-amz-copy-source` to a signed request.
+fn require_amz_headers_signed(parts: &Parts, signed_headers: &str) -> Result<(), AuthError> {
+    let signed = split_signed_headers(signed_headers);
+    let unsigned =
+        parts.headers.keys().map(|n| n.as_str()).any(|n| {
+            n.starts_with("x-amz-") && !signed.contains(&n) && !UNSIGNED_ALLOWED.contains(&n)
+        });
+    if unsigned {
+        Err(AuthError::UnsignedHeaders)
+    } else {
+        Ok(())
+    }
+}
+
 fn require_host_signed(signed_headers: &str, malformed: AuthError) -> Result<(), AuthError> {
     if split_signed_headers(signed_headers).contains(&"host") {
         Ok(())
@@ -375,6 +404,7 @@ pub(crate) fn verify_header(
         auth.signed_headers,
         AuthError::HeaderMalformed("SignedHeaders must include host."),
     )?;
+    require_amz_headers_signed(parts, auth.signed_headers)?;
     let payload =
         header_str(parts, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let mode = PayloadMode::parse(payload)?;
@@ -433,6 +463,7 @@ pub(crate) fn verify_presigned(
         &params.signed_headers,
         AuthError::QueryMalformed("X-Amz-SignedHeaders must include host."),
     )?;
+    require_amz_headers_signed(parts, &params.signed_headers)?;
     let signed = split_signed_headers(&params.signed_headers);
     let payload = if signed.contains(&"x-amz-content-sha256") {
         header_str(parts, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD")

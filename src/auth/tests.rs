@@ -228,6 +228,16 @@ fn mutation_table_header_auth() {
             "SignatureDoesNotMatch",
         ),
         (
+            "unsigned x-amz header added",
+            |p| {
+                p.headers.insert(
+                    "x-amz-copy-source",
+                    HeaderValue::from_static("/other/secret"),
+                );
+            },
+            "AccessDenied",
+        ),
+        (
             "content-length",
             |p| {
                 p.headers
@@ -544,6 +554,13 @@ fn presigned_mutations_are_refused() {
             .expect("uri");
         assert_eq!(code(verify(&p, &ctx(&store, at(T)))), expected, "{query}");
     }
+    let mut p = clone_parts(&parts);
+    p.headers
+        .insert("x-amz-acl", HeaderValue::from_static("public-read"));
+    assert_eq!(
+        verify(&p, &ctx(&store, at(T))).err(),
+        Some(AuthError::UnsignedHeaders)
+    );
     let mut p = clone_parts(&parts);
     p.method = Method::PUT;
     assert_eq!(
