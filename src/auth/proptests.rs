@@ -7,7 +7,11 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use super::body::tests::{Frames, drain};
+use super::body::{BodyLimits, VerifiedBody};
+use super::checksum::{ChecksumAlgorithm, Checksummer};
 use super::chunked::ChunkedDecoder;
+use super::payload::{BodySpec, PayloadMode};
 use super::signing::{self, ChunkSigner, SigningKey};
 use super::{CredentialStore, VerifyContext, sigv2, sigv4, verify};
 
@@ -158,6 +162,48 @@ proptest! {
         let wire = encode_signed(&data, size);
         let d = ChunkedDecoder::new(Some(signer()), false, 4096);
         prop_assert_eq!(decode(d, &wire, &cuts), Ok(data));
+    }
+
+    #[test]
+    fn verified_body_releases_all_or_withholds_the_end(
+        data in proptest::collection::vec(any::<u8>(), 1..2048),
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        flip in proptest::option::of(any::<usize>()),
+    ) {
+        let mut crc = Checksummer::new(ChecksumAlgorithm::Crc32c);
+        crc.update(&data);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-length", data.len().into());
+        headers.insert(
+            "x-amz-checksum-crc32c",
+            http::HeaderValue::from_str(&crc.finalize_base64()).map_err(|e| TestCaseError::fail(e.to_string()))?,
+        );
+        let spec = BodySpec::from_headers(&headers, PayloadMode::Sha256(signing::sha256(&data)), None)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut sent = data.clone();
+        if let Some(f) = flip {
+            let at = f % sent.len();
+            sent[at] ^= 0x20;
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (sent.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut frames = std::collections::VecDeque::new();
+        let mut start = 0;
+        for c in cuts.into_iter().chain(std::iter::once(sent.len())) {
+            frames.push_back(Bytes::copy_from_slice(&sent[start..c]));
+            start = c;
+        }
+        let (body, outcome) = VerifiedBody::new(Frames(frames), spec, BodyLimits::default());
+        let (out, err) = drain(body);
+        let released = out.concat();
+        if flip.is_some() {
+            prop_assert!(err.is_some());
+            prop_assert!(outcome.error().is_some());
+            prop_assert!(released.len() < data.len());
+        } else {
+            prop_assert_eq!(err, None);
+            prop_assert_eq!(released, data);
+        }
     }
 
     #[test]

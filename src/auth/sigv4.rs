@@ -214,14 +214,16 @@ pub fn header_details(
         .unwrap_or(signing::EMPTY_SHA256_HEX);
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let query = canonical::canonical_query(&pairs, |_| true);
+    let c = &auth.credential;
+    let key = SigningKey::derive(secret, c.date, c.region, c.service);
     Ok(details(
         parts,
-        &auth.credential,
+        c,
         auth.signed_headers,
         &query,
         payload,
         &timestamp,
-        secret,
+        &key,
         auth.signature,
     ))
 }
@@ -250,14 +252,16 @@ pub fn presigned_details(
         None => "UNSIGNED-PAYLOAD",
     };
     let query = canonical::canonical_query(&pairs, |p| !p.name_is("X-Amz-Signature"));
+    let c = &credential;
+    let key = SigningKey::derive(secret, c.date, c.region, c.service);
     Ok(details(
         parts,
-        &credential,
+        c,
         &params.signed_headers,
         &query,
         payload,
         &params.date,
-        secret,
+        &key,
         provided,
     ))
 }
@@ -270,7 +274,7 @@ fn details(
     canonical_query: &str,
     payload_hash: &str,
     timestamp: &str,
-    secret: &str,
+    key: &SigningKey,
     provided: [u8; 32],
 ) -> SignatureDetails {
     let signed = split_signed_headers(signed_headers);
@@ -291,12 +295,6 @@ fn details(
     .to_bytes();
     let scope = credential.scope();
     let string_to_sign = signing::string_to_sign(timestamp, &scope, &canonical_request);
-    let key = SigningKey::derive(
-        secret,
-        credential.date,
-        credential.region,
-        credential.service,
-    );
     let expected = key.sign(string_to_sign.as_bytes());
     SignatureDetails {
         canonical_request,
@@ -417,6 +415,7 @@ pub(crate) fn verify_header(
     }
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let query = canonical::canonical_query(&pairs, |_| true);
+    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let d = details(
         parts,
         cred,
@@ -424,13 +423,12 @@ pub(crate) fn verify_header(
         &query,
         payload,
         &timestamp,
-        secret,
+        &key,
         auth.signature,
     );
     if !d.matches() {
         return Err(AuthError::SignatureMismatch);
     }
-    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let body = body_spec(parts, mode, key, timestamp, cred.scope(), d.expected)?;
     Ok(Verified {
         access_key: cred.access_key.to_string(),
@@ -489,6 +487,7 @@ pub(crate) fn verify_presigned(
         return Err(AuthError::Expired);
     }
     let query = canonical::canonical_query(&pairs, |p| !p.name_is("X-Amz-Signature"));
+    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let d = details(
         parts,
         &cred,
@@ -496,13 +495,12 @@ pub(crate) fn verify_presigned(
         &query,
         payload,
         &params.date,
-        secret,
+        &key,
         provided,
     );
     if !d.matches() {
         return Err(AuthError::SignatureMismatch);
     }
-    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let body = body_spec(
         parts,
         mode,
