@@ -463,12 +463,15 @@ pub(crate) fn verify_presigned(
     )?;
     require_amz_headers_signed(parts, &params.signed_headers)?;
     let signed = split_signed_headers(&params.signed_headers);
-    let payload = if signed.contains(&"x-amz-content-sha256") {
-        header_str(parts, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD")
-    } else {
-        "UNSIGNED-PAYLOAD"
+    let claimed = header_str(parts, "x-amz-content-sha256");
+    let payload = match claimed {
+        Some(v) if signed.contains(&"x-amz-content-sha256") => v,
+        _ => "UNSIGNED-PAYLOAD",
     };
-    let mode = PayloadMode::parse(payload)?;
+    // The body is read as the client framed it even when the header is unsigned:
+    // an aws-chunked body taken as plain would store its framing as object data,
+    // and a claimed hash or chunk chain can only add checks.
+    let mode = PayloadMode::parse(claimed.unwrap_or(payload))?;
     let provided =
         signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
     let secret = ctx

@@ -619,3 +619,29 @@ fn no_auth_is_access_denied_and_unknown_schemes_are_refused() {
 
 mod sigv2;
 mod strip;
+
+#[test]
+fn presigned_upload_with_unsigned_streaming_header_is_decoded() {
+    let store = store();
+    let req = request(
+        "PUT",
+        "http://s3.example.com/bucket/key",
+        &[("host", "s3.example.com")],
+    );
+    let mut parts = sign_v4(req, b"", at(T), Some(Duration::from_secs(600)));
+    parts.headers.insert(
+        "x-amz-content-sha256",
+        HeaderValue::from_static("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+    );
+    parts.headers.insert(
+        "x-amz-decoded-content-length",
+        HeaderValue::from_static("5"),
+    );
+    let v = verify(&parts, &ctx(&store, at(T)));
+    let Ok(v) = v else { panic!("{:?}", v.err()) };
+    assert!(v.body.is_aws_chunked());
+    let wire = bytes::Bytes::from_static(b"5\r\nhello\r\n0\r\n\r\n");
+    let (b, outcome) = VerifiedBody::new(Frames([wire].into()), v.body, BodyLimits::default());
+    assert_eq!(drain(b).0.concat(), b"hello");
+    assert_eq!(outcome.error(), None);
+}
