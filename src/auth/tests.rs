@@ -645,3 +645,127 @@ fn presigned_upload_with_unsigned_streaming_header_is_decoded() {
     assert_eq!(drain(b).0.concat(), b"hello");
     assert_eq!(outcome.error(), None);
 }
+
+/// Rough costs, printed; run with `cargo test --lib auth::tests::timing -- --ignored
+/// --nocapture`. Debug build of this crate (dependencies at opt-level 2), so only the
+/// hashing-bound numbers mean much.
+#[test]
+#[ignore]
+fn timing_report() {
+    use std::time::Instant;
+    let store = store();
+    let (req, body) = base_put();
+    let parts = sign_v4(req, body, at(T), None);
+    let n = 2000;
+    let start = Instant::now();
+    for _ in 0..n {
+        assert!(verify(&parts, &ctx(&store, at(T))).is_ok());
+    }
+    let per = start.elapsed() / n;
+    println!("verify(SigV4 header, 5 signed headers): {per:?} per request");
+
+    let data = vec![0x5au8; 32 << 20];
+    let frames = |wire: &[u8]| -> std::collections::VecDeque<bytes::Bytes> {
+        wire.chunks(64 << 10)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect()
+    };
+    let mut h = http::HeaderMap::new();
+    h.insert("content-length", data.len().into());
+    let spec = BodySpec::from_headers(
+        &h,
+        payload::PayloadMode::Sha256(signing::sha256(&data)),
+        None,
+    )
+    .expect("spec");
+    let input = frames(&data);
+    let start = Instant::now();
+    let (b, _) = VerifiedBody::new(Frames(input), spec, BodyLimits::default());
+    assert_eq!(drain(b).1, None);
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "plain body + x-amz-content-sha256: {:.0} MB/s",
+        32.0 * 1.048_576 / secs
+    );
+
+    // Signed aws-chunked, 64 KiB chunks.
+    let key = signing::SigningKey::derive(SK, "20240301", "eu-west-3", "s3");
+    let scope = "20240301/eu-west-3/s3/aws4_request";
+    let mut previous = [1u8; 32];
+    let mut wire = Vec::with_capacity(data.len() + 4096);
+    let mut chunks: Vec<&[u8]> = data.chunks(64 << 10).collect();
+    chunks.push(&[]);
+    for chunk in chunks {
+        let sts = signing::chunk_string_to_sign(
+            "20240301T120000Z",
+            scope,
+            &previous,
+            &signing::sha256(chunk),
+        );
+        previous = key.sign(sts.as_bytes());
+        wire.extend_from_slice(
+            format!(
+                "{:x};chunk-signature={}\r\n",
+                chunk.len(),
+                hex::encode(previous)
+            )
+            .as_bytes(),
+        );
+        if !chunk.is_empty() {
+            wire.extend_from_slice(chunk);
+            wire.extend_from_slice(b"\r\n");
+        }
+    }
+    wire.extend_from_slice(b"\r\n");
+    let signer = signing::ChunkSigner::new(key, "20240301T120000Z".into(), scope.into(), [1u8; 32]);
+    let spec = BodySpec {
+        framing: Framing::AwsChunked {
+            signed: true,
+            trailer: false,
+        },
+        chunk_signer: Some(signer),
+        ..BodySpec::plain(Some(data.len() as u64))
+    };
+    let input = frames(&wire);
+    let start = Instant::now();
+    let (b, outcome) = VerifiedBody::new(Frames(input), spec, BodyLimits::default());
+    let (out, err) = drain(b);
+    assert_eq!((err, outcome.error()), (None, None));
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "signed aws-chunked (64 KiB chunks, {} frames out): {:.0} MB/s",
+        out.len(),
+        32.0 * 1.048_576 / secs
+    );
+
+    let mut h = http::HeaderMap::new();
+    h.insert("content-length", data.len().into());
+    let mut c = Checksummer::new(ChecksumAlgorithm::Crc32c);
+    c.update(&data);
+    h.insert(
+        "x-amz-checksum-crc32c",
+        HeaderValue::from_str(&c.finalize_base64()).expect("b64"),
+    );
+    let spec = BodySpec::from_headers(&h, payload::PayloadMode::Unsigned, None).expect("spec");
+    let start = Instant::now();
+    let mut c = Checksummer::new(ChecksumAlgorithm::Crc32c);
+    c.update(&data);
+    let _ = c.finalize();
+    println!(
+        "  (CRC32C alone: {:.0} MB/s; SHA-256 alone: {:.0} MB/s)",
+        32.0 * 1.048_576 / start.elapsed().as_secs_f64(),
+        {
+            let s = Instant::now();
+            let _ = signing::sha256(&data);
+            32.0 * 1.048_576 / s.elapsed().as_secs_f64()
+        }
+    );
+    let start = Instant::now();
+    let (b, _) = VerifiedBody::new(Frames(frames(&data)), spec, BodyLimits::default());
+    assert_eq!(drain(b).1, None);
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "UNSIGNED-PAYLOAD + CRC32C: {:.0} MB/s",
+        32.0 * 1.048_576 / secs
+    );
+}
