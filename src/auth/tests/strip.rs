@@ -111,3 +111,26 @@ fn strip_keeps_raw_query_pairs_for_sigv2() {
     assert_eq!(parts.uri.query(), None);
     assert_eq!(parts.uri.path(), "/b/k");
 }
+
+#[test]
+fn strip_keeps_raw_query_pairs_for_sigv4() {
+    let mut parts = request(
+        "GET",
+        "http://s3.example.com/b/k%20x?a=1&X-Amz-Algorithm=AWS4-HMAC-SHA256&b=%2f+&X-Amz-Credential=AK%2F20240301%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240301T120000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00&X-Amz-Security-Token=t&c",
+        &[],
+    )
+    .into_parts()
+    .0;
+    let v = Verified {
+        access_key: "AK".into(),
+        method: AuthMethod::SigV4Presigned,
+        body: BodySpec::plain(None),
+    };
+    strip_client_auth(&mut parts, &v);
+    assert_eq!(parts.uri.path(), "/b/k%20x");
+    assert_eq!(parts.uri.query(), Some("a=1&b=%2f+&c"));
+    assert_eq!(
+        parts.uri.authority().map(|a| a.as_str()),
+        Some("s3.example.com")
+    );
+}
