@@ -200,7 +200,7 @@ fn header_str<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 
 /// Computes the header-auth signature intermediates with `secret`. The payload hash is
 /// `payload_hash` if given, else the `x-amz-content-sha256` header (else the empty
-/// body's hash, generic SigV4's default). No policy check: see [`verify_header`].
+/// body's hash, generic SigV4's default). No policy check: `verify` applies those.
 pub fn header_details(
     parts: &Parts,
     secret: &str,
