@@ -127,7 +127,10 @@ impl Checksummer {
                 let v = d.finalize();
                 match self.algorithm {
                     // The 32-bit CRCs occupy the low half of crc-fast's u64.
-                    ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => v.to_be_bytes()[4..].to_vec(),
+                    ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => {
+                        let [_, _, _, _, a, b, c, d] = v.to_be_bytes();
+                        vec![a, b, c, d]
+                    }
                     _ => v.to_be_bytes().to_vec(),
                 }
             }

@@ -140,7 +140,7 @@ pub fn envelope_of(headers: &HeaderMap) -> Result<Option<Envelope>, S3Error> {
     match headers.get(X_AMZ_META_ENVELOPE) {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().map_err(|e| tampered(e))?;
+            let s = v.to_str().map_err(tampered)?;
             Envelope::decode(s).map(Some).map_err(tampered)
         }
     }
