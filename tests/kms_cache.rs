@@ -377,3 +377,27 @@ async fn concurrent_refresh_of_a_stale_key_and_shared_failures_make_one_call_eac
         "one failing call shared by all waiters"
     );
 }
+
+#[tokio::test]
+async fn hit_path_cost_is_printed() {
+    let f = fixture(Duration::ZERO);
+    let key = write_key(&f.cache, "b").await;
+    const N: u32 = 20_000;
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        assert!(f.cache.key_for_write("b", "key-1").await.is_ok());
+    }
+    let write_hit = started.elapsed() / N;
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        assert!(
+            f.cache
+                .key_for_read("b", "key-1", &key.ciphertext_blob)
+                .await
+                .is_ok()
+        );
+    }
+    let read_hit = started.elapsed() / N;
+    assert_eq!(f.kms.generates(), 1);
+    eprintln!("cache hit: key_for_write {write_hit:?}, key_for_read {read_hit:?} (debug build)");
+}
