@@ -294,11 +294,21 @@ impl BucketKeyCache {
                     called_kms = true;
                     fetch().await
                 })
-                .await
-                .map_err(|shared| KmsError::clone(&shared))?;
+                .await;
+            let found = match found {
+                Ok(found) => found,
+                Err(shared) => {
+                    if called_kms {
+                        self.metrics.record_lookup(side, true);
+                    }
+                    return Err(KmsError::clone(&shared));
+                }
+            };
             if called_kms || self.clock.now() < found.expires_at {
                 self.metrics.record_lookup(side, called_kms);
                 if called_kms {
+                    // Misses are rare; settling moka's counts here keeps the gauge exact.
+                    cache.run_pending_tasks().await;
                     self.metrics.set_entries(side, cache.entry_count());
                 }
                 return Ok((found, called_kms));
@@ -333,6 +343,7 @@ impl BucketKeyCache {
             };
             self.read.entry(read_key).or_insert(Arc::clone(key)).await;
         }
+        self.read.run_pending_tasks().await;
         self.metrics
             .set_entries(Side::Read, self.read.entry_count());
     }

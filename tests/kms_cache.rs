@@ -218,6 +218,9 @@ async fn outage_serves_until_ttl_then_fails_closed_then_recovers() {
         2
     );
     assert_eq!(f.metrics.kms_requests(KmsOp::Decrypt, "unavailable"), 1);
+    assert_eq!(f.metrics.misses(Side::Write), 3);
+    assert_eq!(f.metrics.misses(Side::Read), 1);
+    assert_eq!(f.metrics.hits(Side::Write), 1);
 
     // KMS is back: the next call succeeds and is cached again.
     f.kms.set_down(false);
@@ -400,4 +403,37 @@ async fn hit_path_cost_is_printed() {
     let read_hit = started.elapsed() / N;
     assert_eq!(f.kms.generates(), 1);
     eprintln!("cache hit: key_for_write {write_hit:?}, key_for_read {read_hit:?} (debug build)");
+}
+
+#[tokio::test]
+async fn capacity_bounds_entries_and_counts_evictions() {
+    let kms = StubKms::new(Duration::ZERO);
+    let Ok(metrics) = CacheMetrics::register(&prometheus::Registry::new()) else {
+        panic!("metrics")
+    };
+    let cache = BucketKeyCache::new(
+        kms.clone(),
+        CacheConfig {
+            ttl: TTL,
+            max_entries: 2,
+        },
+        metrics.clone(),
+    );
+    for i in 0..6 {
+        write_key(&cache, &format!("bucket-{i}")).await;
+    }
+    cache.sync_metrics().await;
+    assert!(
+        metrics.entries(Side::Write) <= 2,
+        "{}",
+        metrics.entries(Side::Write)
+    );
+    assert!(
+        metrics.entries(Side::Read) <= 2,
+        "{}",
+        metrics.entries(Side::Read)
+    );
+    // 12 inserts (6 per side) into 4 slots.
+    assert!(metrics.evictions() >= 8, "{}", metrics.evictions());
+    assert_eq!(kms.generates(), 6);
 }

@@ -98,8 +98,9 @@ impl CacheMetrics {
     ///   [`KmsError::metric_result`];
     /// - `sealgate_kms_request_duration_seconds{op}`;
     /// - `sealgate_bucket_key_cache_hits_total{side}` / `..._misses_total{side}`: a miss
-    ///   is a lookup that called KMS itself; callers that waited on another caller's
-    ///   call count as hits;
+    ///   is a lookup that called KMS itself (whether KMS answered or not); callers
+    ///   served by another caller's successful call count as hits, callers that shared
+    ///   another caller's failure count as neither;
     /// - `sealgate_bucket_key_cache_evictions_total`: entries dropped for age (TTL) or
     ///   capacity;
     /// - `sealgate_bucket_key_cache_entries{side}`;
