@@ -6,7 +6,7 @@
 //! backoff and full jitter on throttling, 5xx and timeouts (AWS's recommended
 //! schedule, <https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>),
 //! and mapping KMS error types to [`KmsError`]. Credentials come in a struct: this
-//! module never reads the environment. The wire format lives in [`wire`].
+//! module never reads the environment. The wire format lives in `wire`.
 
 mod wire;
 
