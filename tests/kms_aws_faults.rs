@@ -35,6 +35,7 @@ struct Seen {
     target: String,
     content_type: String,
     authorization: String,
+    security_token: String,
     body: serde_json::Value,
 }
 
@@ -80,10 +81,14 @@ impl StandIn {
     }
 
     fn kms(&self, max_retries: u32, timeout: Duration) -> AwsKms {
+        self.kms_with_token(max_retries, timeout, None)
+    }
+
+    fn kms_with_token(&self, max_retries: u32, timeout: Duration, token: Option<&str>) -> AwsKms {
         let creds = AwsCredentials {
             access_key_id: "AKIDSTANDIN".into(),
             secret_access_key: Zeroizing::new("standin-secret".into()),
-            session_token: None,
+            session_token: token.map(|t| Zeroizing::new(t.to_string())),
         };
         let mut config = AwsKmsConfig::new("eu-west-3", creds);
         config.endpoint = Some(format!("http://{}", self.addr));
@@ -119,6 +124,7 @@ async fn answer(
     let target = header("x-amz-target");
     let content_type = header("content-type");
     let authorization = header("authorization");
+    let security_token = header("x-amz-security-token");
     let body = req
         .into_body()
         .collect()
@@ -134,6 +140,7 @@ async fn answer(
             target: target.clone(),
             content_type,
             authorization,
+            security_token,
             body,
         });
         match s.answers.pop_front() {
@@ -403,4 +410,24 @@ fn bad_endpoints_are_refused_naming_the_key() {
     config.endpoint = Some("ftp://kms.example".into());
     let err = AwsKms::new(config).err().map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.starts_with("kms.endpoint")));
+}
+
+#[tokio::test]
+async fn session_tokens_are_sent_and_signed() {
+    let s = StandIn::start(vec![], Answer::Ok).await;
+    let kms = s.kms_with_token(0, Duration::from_secs(5), Some("session-token-value"));
+    assert!(kms.describe_key("k").await.is_ok());
+    let seen = s.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].security_token, "session-token-value");
+    assert!(seen[0].authorization.contains("x-amz-security-token"));
+    // Without a token, no header.
+    let s = StandIn::start(vec![], Answer::Ok).await;
+    assert!(
+        s.kms(0, Duration::from_secs(5))
+            .describe_key("k")
+            .await
+            .is_ok()
+    );
+    assert_eq!(s.seen()[0].security_token, "");
 }
