@@ -158,6 +158,8 @@ impl BucketKeyCache {
     }
 
     /// The bucket key new objects in `bucket` under `kms_key_id` are protected with.
+    /// Call once per object key operation: each call counts in
+    /// `sealgate_object_key_operations_total` (and in calls saved when it hits).
     pub async fn key_for_write(
         &self,
         bucket: &str,
@@ -192,6 +194,7 @@ impl BucketKeyCache {
     }
 
     /// The bucket key wrapped as `blob` under `kms_key_id` for `bucket`, unwrapped.
+    /// Counted like [`BucketKeyCache::key_for_write`], once per call.
     pub async fn key_for_read(
         &self,
         bucket: &str,
@@ -225,7 +228,20 @@ impl BucketKeyCache {
         key: &str,
         kms_key_id: &str,
     ) -> Result<GeneratedKey, KmsError> {
-        let context = EncryptionContext::for_object(bucket, key);
+        self.per_object_key_with(bucket, key, kms_key_id, &EncryptionContext::new())
+            .await
+    }
+
+    /// Same, with the client's own context pairs (`x-amz-server-side-encryption-context`)
+    /// added; `aws:s3:arn` is always the object ARN, whatever `extra` says.
+    pub async fn per_object_key_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        kms_key_id: &str,
+        extra: &EncryptionContext,
+    ) -> Result<GeneratedKey, KmsError> {
+        let context = object_context(bucket, key, extra);
         let generated = self
             .timed(
                 KmsOp::GenerateDataKey,
@@ -245,7 +261,20 @@ impl BucketKeyCache {
         kms_key_id: &str,
         blob: &[u8],
     ) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>, KmsError> {
-        let context = EncryptionContext::for_object(bucket, key);
+        self.per_object_decrypt_with(bucket, key, kms_key_id, blob, &EncryptionContext::new())
+            .await
+    }
+
+    /// Same, for a key made by [`BucketKeyCache::per_object_key_with`] with `extra`.
+    pub async fn per_object_decrypt_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        kms_key_id: &str,
+        blob: &[u8],
+        extra: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>, KmsError> {
+        let context = object_context(bucket, key, extra);
         let plaintext = self
             .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
             .await?;
@@ -372,6 +401,17 @@ impl BucketKeyCache {
         }
         result
     }
+}
+
+/// The object ARN context plus the client's pairs; the ARN cannot be overridden, or a
+/// client could make a key that unwraps for another object.
+fn object_context(bucket: &str, key: &str, extra: &EncryptionContext) -> EncryptionContext {
+    let arn = EncryptionContext::for_object(bucket, key);
+    extra
+        .iter()
+        .chain(arn.iter())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn build_cache<K>(config: &CacheConfig, metrics: &CacheMetrics) -> Cache<K, Arc<BucketKey>>

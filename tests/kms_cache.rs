@@ -437,3 +437,35 @@ async fn capacity_bounds_entries_and_counts_evictions() {
     assert!(metrics.evictions() >= 8, "{}", metrics.evictions());
     assert_eq!(kms.generates(), 6);
 }
+
+#[tokio::test]
+async fn client_context_is_bound_but_cannot_replace_the_object_arn() {
+    let f = fixture(Duration::ZERO);
+    let extra = EncryptionContext::new()
+        .with("department", "finance")
+        .with("aws:s3:arn", "arn:aws:s3:::other/object");
+    let Ok(made) = f.cache.per_object_key_with("b", "o", "key-1", &extra).await else {
+        panic!("per-object key with context")
+    };
+    let ok = f
+        .cache
+        .per_object_decrypt_with("b", "o", "key-1", &made.ciphertext_blob, &extra)
+        .await;
+    assert_eq!(ok.map(|k| *k).ok(), Some(*made.plaintext));
+    // Without the client's pair it fails; the forged ARN did not take effect either.
+    assert!(
+        f.cache
+            .per_object_decrypt("b", "o", "key-1", &made.ciphertext_blob)
+            .await
+            .is_err()
+    );
+    let err = f
+        .cache
+        .per_object_decrypt_with("other", "object", "key-1", &made.ciphertext_blob, &extra)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
+}
