@@ -51,6 +51,21 @@ pub struct BucketKey {
 }
 
 impl BucketKey {
+    /// A bucket key from outside the cache (tools, tests); it carries no cache lifetime.
+    pub fn new(
+        plaintext: Zeroizing<[u8; DATA_KEY_LEN]>,
+        ciphertext_blob: Vec<u8>,
+        kms_key_id: String,
+    ) -> Self {
+        BucketKey {
+            plaintext,
+            ciphertext_blob,
+            kms_key_id,
+            created_at: SystemTime::now(),
+            expires_at: Instant::now(),
+        }
+    }
+
     /// The audit log's `bucket_key_id`: see [`fingerprint`].
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.ciphertext_blob)
