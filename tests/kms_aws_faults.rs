@@ -396,6 +396,11 @@ async fn unreachable_endpoint_is_unavailable_after_bounded_retries() {
     };
     let err = kms.describe_key("k").await.err();
     assert!(matches!(err, Some(KmsError::Unavailable(_))), "{err:?}");
+    // The message carries the cause, not just hyper's "client error (Connect)".
+    assert!(
+        err.is_some_and(|e| e.to_string().to_lowercase().contains("refused")),
+        "cause missing"
+    );
     assert_eq!(kms.attempts(), 3);
 }
 
