@@ -120,3 +120,6 @@ pub fn from_config(config: &crate::config::KmsConfig, env: &aws::AwsEnv) -> Resu
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
