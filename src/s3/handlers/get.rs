@@ -86,7 +86,9 @@ async fn get_whole(
     let plain_len = plaintext_size(&head.headers, &envelope, cipher_len)?;
     let data_key = open_key(rc, &envelope).await?;
     let plan = DecryptPlan::whole(etag_parts(&head.headers), envelope.segment_size(), plain_len).map_err(tampered)?;
-    let decrypted = DecryptBody::new(incoming, data_key, plan);
+    let decrypted = body::prime(DecryptBody::new(incoming, data_key, plan))
+        .await
+        .map_err(tampered)?;
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::OK;
     copy_response_headers(&head.headers, out.headers_mut());
@@ -187,7 +189,9 @@ async fn get_range(
     .await?;
     let resp = expect_partial(resp)?;
     let (head, incoming) = resp.into_parts();
-    let decrypted = DecryptBody::new(incoming, data_key, decrypt_plan);
+    let decrypted = body::prime(DecryptBody::new(incoming, data_key, decrypt_plan))
+        .await
+        .map_err(tampered)?;
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::PARTIAL_CONTENT;
     copy_response_headers(&head.headers, out.headers_mut());
