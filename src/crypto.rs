@@ -26,15 +26,15 @@ pub mod segment;
 #[cfg(test)]
 mod tests;
 
-pub use decrypt_body::{DecryptBody, DecryptPlan};
-pub use encrypt_body::EncryptBody;
+pub use decrypt_body::{DecryptBody, DecryptError, DecryptPlan};
+pub use encrypt_body::{EncryptBody, EncryptError};
 pub use envelope::{Envelope, EnvelopeError};
 pub use keys::{DataKey, WrappingKey};
 pub use layout::{
     ObjectLayout, RangePlan, object_ciphertext_len, object_plaintext_len, part_ciphertext_len, plan_range,
 };
 pub use part::{PartHeader, parse_part_header};
-pub use segment::{SegmentOpener, SegmentSealer};
+pub use segment::{OpenError, SegmentOpener, SegmentSealer};
 
 /// Errors crossing a body boundary are boxed, as `http_body` adapters require.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use raw::*;
 
 fn objects() -> usize {
-    std::env::var("KMS_ECONOMY_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("KMS_ECONOMY_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Sum of `sealgate_kms_requests_total{op=OP}` over results.
@@ -39,9 +42,18 @@ fn workload(p: &Arc<Proxy>, bucket: &str, n: usize, headers: &'static [(&'static
                     for i in (t..n).step_by(4) {
                         let body = format!("object {i}");
                         let path = format!("/{bucket}/o{i:05}");
-                        let (payload, hs): (&[u8], &[(&str, &str)]) = if method == "PUT" { (body.as_bytes(), headers) } else { (b"", &[]) };
+                        let (payload, hs): (&[u8], &[(&str, &str)]) = if method == "PUT" {
+                            (body.as_bytes(), headers)
+                        } else {
+                            (b"", &[])
+                        };
                         let r = request(p.addr, &signed_request(&p, method, &path, payload, hs)).expect("answer");
-                        assert!(r.status == 200, "{method} {path}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+                        assert!(
+                            r.status == 200,
+                            "{method} {path}: {} {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        );
                         if method == "GET" {
                             assert_eq!(r.body, body.as_bytes(), "{path} read back");
                         }
@@ -63,14 +75,28 @@ fn bucket_keys_make_at_most_two_kms_calls_per_lifetime_and_per_object_keys_one_p
     workload(&p, "economy-bucket-key", n, &[]);
     let generate = kms_calls(p.admin, "generate_data_key");
     let decrypt = kms_calls(p.admin, "decrypt");
-    println!("bucket keys on:  {n} PUTs + {n} GETs -> {generate} GenerateDataKey + {decrypt} Decrypt = {} KMS calls", generate + decrypt);
-    assert!(generate + decrypt <= 2, "bucket-key path made {generate} + {decrypt} KMS calls");
+    println!(
+        "bucket keys on:  {n} PUTs + {n} GETs -> {generate} GenerateDataKey + {decrypt} Decrypt = {} KMS calls",
+        generate + decrypt
+    );
+    assert!(
+        generate + decrypt <= 2,
+        "bucket-key path made {generate} + {decrypt} KMS calls"
+    );
     assert!(generate >= 1, "the first PUT must have made a bucket key");
 
-    workload(&p, "economy-per-object", n, &[("x-amz-server-side-encryption-bucket-key-enabled", "false")]);
+    workload(
+        &p,
+        "economy-per-object",
+        n,
+        &[("x-amz-server-side-encryption-bucket-key-enabled", "false")],
+    );
     let generate2 = kms_calls(p.admin, "generate_data_key") - generate;
     let decrypt2 = kms_calls(p.admin, "decrypt") - decrypt;
-    println!("bucket keys off: {n} PUTs + {n} GETs -> {generate2} GenerateDataKey + {decrypt2} Decrypt = {} KMS calls", generate2 + decrypt2);
+    println!(
+        "bucket keys off: {n} PUTs + {n} GETs -> {generate2} GenerateDataKey + {decrypt2} Decrypt = {} KMS calls",
+        generate2 + decrypt2
+    );
     assert_eq!(generate2, n as u64, "one GenerateDataKey per PUT without bucket keys");
     assert_eq!(decrypt2, n as u64, "one Decrypt per GET without bucket keys");
     let saved = 100.0 * (1.0 - (generate + decrypt) as f64 / (generate2 + decrypt2) as f64);

@@ -94,6 +94,10 @@ impl<B> EncryptBody<B> {
     ) -> Self {
         let setup = || -> Result<Sealing, CryptoError> {
             segment_size_log2(segment_size)?;
+            if part_number == 0 {
+                // S3 part numbers start at 1, and readers derive part keys from 1 upwards.
+                return Err(CryptoError::BadLayout("part number 0"));
+            }
             let header = PartHeader::new(plain_len, part_salt);
             let sealer = SegmentSealer::new(dk, &header, part_number)?;
             let remaining_out = part_ciphertext_len(plain_len, segment_size);
