@@ -31,7 +31,7 @@ fn options(tls: bool) -> ProxyOptions {
 /// list, check multipart and sizes with `head-object`, delete, remove the bucket.
 fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib: bool) {
     let backend = require!(backend);
-    let Some((target, _proxy)) = target_for(&backend, options(tls)) else {
+    let Some((target, _guard)) = target_for(&backend, options(tls)) else {
         return;
     };
     let env = ClientEnv::new(target);
@@ -107,7 +107,7 @@ fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib:
 /// and uploaded with curl as a browser or a script would.
 fn presigned(backend: Option<Backend>, tls: bool) {
     let backend = require!(backend);
-    let Some((target, _proxy)) = target_for(&backend, options(tls)) else {
+    let Some((target, _guard)) = target_for(&backend, options(tls)) else {
         return;
     };
     let env = ClientEnv::new(target);
@@ -195,7 +195,7 @@ fn tamper_signature(url: &str) -> String {
 /// only holds when listings show plaintext sizes.
 fn sync_twice(backend: Option<Backend>, tls: bool) {
     let backend = require!(backend);
-    let Some((target, _proxy)) = target_for(&backend, options(tls)) else {
+    let Some((target, _guard)) = target_for(&backend, options(tls)) else {
         return;
     };
     let env = ClientEnv::new(target);

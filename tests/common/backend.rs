@@ -73,6 +73,16 @@ impl Backend {
             access_key: self.access_key.clone(),
             secret_key: self.secret_key.clone(),
             ca_cert: None,
+            client_env: match self.kind {
+                // Ceph RGW 16.2 rejects the aws-chunked bodies with checksum trailers
+                // that botocore sends over HTTPS; a user of Ceph turns them off so.
+                // (The proxy must accept them: through it, clients keep defaults.)
+                BackendKind::Ceph => vec![(
+                    "AWS_REQUEST_CHECKSUM_CALCULATION".into(),
+                    "when_required".into(),
+                )],
+                _ => Vec::new(),
+            },
         })
     }
 }
@@ -104,6 +114,8 @@ pub struct Target {
     pub secret_key: String,
     /// PEM CA certificate that signed the proxy's certificate, for HTTPS.
     pub ca_cert: Option<PathBuf>,
+    /// Extra environment for every client process (a backend's known quirks).
+    pub client_env: Vec<(String, String)>,
 }
 
 impl Target {

@@ -254,6 +254,9 @@ impl ClientEnv {
             .env("AWS_SHARED_CREDENTIALS_FILE", d.join("no-aws-credentials"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .current_dir(d);
+        for (k, v) in &t.client_env {
+            cmd.env(k, v);
+        }
         cmd
     }
 

@@ -14,31 +14,53 @@ mod clients;
 mod files;
 mod process;
 mod proxy;
+mod tls_front;
 
 pub use backend::{Backend, BackendKind, Target};
 pub use clients::{Client, ClientEnv};
 pub use files::{random_bytes, sha256_file, unique_bucket};
 
 pub use proxy::{ProxyOptions, TestProxy};
+pub use tls_front::TlsFront;
+
+/// Keeps whatever serves a [`Target`] alive (the proxy, or a TLS front of a direct
+/// backend) until the test ends.
+pub struct TargetGuard {
+    pub proxy: Option<TestProxy>,
+    pub tls_front: Option<TlsFront>,
+}
 
 /// The client-facing target of a test: the proxy in front of `backend` (the default),
-/// or, with `SEALGATE_TEST_TARGET=direct`, the backend itself, which proves the client
-/// matrix before the proxy can forward. `None` means the case cannot run in this mode
-/// (it printed why).
-pub fn target_for(backend: &Backend, options: ProxyOptions) -> Option<(Target, Option<TestProxy>)> {
+/// or, with `SEALGATE_TEST_TARGET=direct`, the backend itself (behind a TLS front for
+/// HTTPS), which proves the client matrix before the proxy can forward. `None` means
+/// the case cannot run in this mode (it printed why).
+pub fn target_for(backend: &Backend, options: ProxyOptions) -> Option<(Target, TargetGuard)> {
     if direct_mode() {
-        if options.tls {
-            println!("skipped: no HTTPS on the backends directly (SEALGATE_TEST_TARGET=direct)");
-            return None;
-        }
-        let Some(target) = backend.direct_target() else {
+        let Some(mut target) = backend.direct_target() else {
             println!("skipped: the embedded backend only exists behind the proxy");
             return None;
         };
-        return Some((target, None));
+        let mut guard = TargetGuard {
+            proxy: None,
+            tls_front: None,
+        };
+        if options.tls {
+            let front = TlsFront::start(&target.endpoint);
+            target.endpoint = front.endpoint_url();
+            target.ca_cert = Some(front.ca_cert_path().to_path_buf());
+            guard.tls_front = Some(front);
+        }
+        return Some((target, guard));
     }
     let proxy = TestProxy::start(backend, options);
-    Some((proxy.target(), Some(proxy)))
+    let target = proxy.target();
+    Some((
+        target,
+        TargetGuard {
+            proxy: Some(proxy),
+            tls_front: None,
+        },
+    ))
 }
 
 /// True when `SEALGATE_TEST_TARGET=direct` asks for the backends without the proxy.

@@ -166,6 +166,7 @@ impl TestProxy {
             access_key: self.access_key().to_string(),
             secret_key: self.secret_key().to_string(),
             ca_cert: self.ca_cert.clone(),
+            client_env: Vec::new(),
         }
     }
 
@@ -237,16 +238,16 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-struct TlsFiles {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(super) struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A per-run CA and a server certificate it signs for `127.0.0.1` and `localhost`.
 /// A separate CA (rather than one self-signed leaf) is what every client's verifier
 /// accepts: Go (s5cmd, rclone), OpenSSL (Python clients, curl) and rustls alike.
-fn write_certificates(dir: &Path) -> TlsFiles {
+pub(super) fn write_certificates(dir: &Path) -> TlsFiles {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
         KeyUsagePurpose,
