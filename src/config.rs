@@ -16,7 +16,7 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -48,10 +48,9 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Domains for virtual-hosted-style requests: `BUCKET.DOMAIN` names a bucket.
     pub virtual_host_domains: Vec<String>,
-    /// Seconds a client has to send the request head.
+    /// Seconds a client has to send a request head; also how long an idle keep-alive
+    /// connection waits for its next request.
     pub header_timeout_secs: u64,
-    /// Seconds an idle keep-alive connection stays open.
-    pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace_secs: u64,
 }
@@ -156,7 +155,7 @@ pub enum KmsKind {
 
 /// How objects of a bucket are protected. `default` applies to every bucket not named
 /// in `buckets`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncryptionConfig {
     pub default: BucketPolicy,
@@ -232,7 +231,6 @@ impl Default for ServerConfig {
             http_listen: None,
             virtual_host_domains: Vec::new(),
             header_timeout_secs: 30,
-            idle_timeout_secs: 120,
             shutdown_grace_secs: 30,
         }
     }
@@ -302,14 +300,6 @@ impl Default for BucketPolicy {
     }
 }
 
-impl Default for EncryptionConfig {
-    fn default() -> Self {
-        Self {
-            default: BucketPolicy::default(),
-            buckets: BTreeMap::new(),
-        }
-    }
-}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -333,22 +323,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            backend: BackendConfig::default(),
-            embedded: EmbeddedConfig::default(),
-            auth: AuthConfig::default(),
-            credentials: Vec::new(),
-            kms: KmsConfig::default(),
-            encryption: EncryptionConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-            audit: AuditConfig::default(),
-        }
-    }
-}
 
 /// A configuration problem, always naming the key.
 #[derive(Debug, thiserror::Error)]

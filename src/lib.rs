@@ -16,12 +16,49 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod banner;
+pub mod body;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod embedded;
 pub mod kms;
+pub mod metrics;
 pub mod s3;
 pub mod server;
+pub mod service;
 pub mod upstream;
 
 pub use server::{Endpoints, Running, StartError, start};
+
+/// Starts the proxy, prints the banner, serves until SIGTERM or Ctrl-C, then drains.
+pub async fn run(config: config::Config) -> Result<(), StartError> {
+    let running = start(config).await?;
+    println!("{}", banner::render(&running.endpoints));
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -2,4 +2,7 @@
 //! ([`error`]), header names ([`headers`]) and the request handlers.
 
 pub mod error;
+pub mod handlers;
+pub mod headers;
 pub mod op;
+pub mod range;

@@ -1,11 +1,28 @@
 //! Listeners, connection handling and the lifecycle of a running proxy.
 //!
 //! [`start`] binds every listener and returns a [`Running`] handle; tests call it
-//! in-process with port 0 and read the bound addresses back.
+//! in-process with port 0 and read the bound addresses back. Shutdown stops accepting,
+//! lets in-flight requests finish within the grace period, then closes what is left.
+
+pub mod admin;
+pub mod listener;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::CredentialStore;
 use crate::config::Config;
+use crate::embedded::EmbeddedBackend;
+use crate::metrics::Metrics;
+use crate::service::AppState;
+use crate::upstream::Backend;
 
 /// What a started proxy tells its caller.
 #[derive(Debug, Clone)]
@@ -22,26 +39,167 @@ pub struct Endpoints {
     pub client_access_key: String,
     pub client_secret_key: String,
     /// Data directory of the embedded backend, when it serves.
-    pub embedded_data_dir: Option<std::path::PathBuf>,
+    pub embedded_data_dir: Option<PathBuf>,
+    /// The backend requests go to.
+    pub backend_endpoint: String,
 }
 
 /// A running proxy.
 pub struct Running {
     pub endpoints: Endpoints,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    embedded: Option<EmbeddedBackend>,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("not implemented yet")]
-    NotYet,
+    #[error("{0}")]
+    Config(String),
+    #[error("{what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Embedded(#[from] crate::embedded::EmbeddedError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Binds every listener and starts serving.
-pub async fn start(_config: Config) -> Result<Running, StartError> {
-    Err(StartError::NotYet)
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    install_crypto_provider();
+    let config = Arc::new(config);
+    let embedded = match config.backend.endpoint {
+        None => Some(EmbeddedBackend::start(&config.embedded.data_dir).await?),
+        Some(_) => None,
+    };
+    let (endpoint, access_key, secret_key) = match (&embedded, &config.backend) {
+        (Some(e), _) => (
+            e.endpoint.clone(),
+            e.access_key.clone(),
+            e.secret_key.clone(),
+        ),
+        (None, b) => (
+            b.endpoint.clone().unwrap_or_default(),
+            b.access_key.clone().unwrap_or_default(),
+            b.secret_key.clone().unwrap_or_default(),
+        ),
+    };
+    let backend = Backend::new(&config.backend, &endpoint, &access_key, &secret_key)
+        .map_err(StartError::Config)?;
+    let client_pairs: Vec<(String, String)> = if config.credentials.is_empty() {
+        vec![(access_key.clone(), secret_key.clone())]
+    } else {
+        config
+            .credentials
+            .iter()
+            .map(|c| (c.access_key.clone(), c.secret_key.clone()))
+            .collect()
+    };
+    let (client_access_key, client_secret_key) = client_pairs[0].clone();
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        backend,
+        credentials: CredentialStore::new(client_pairs),
+        metrics: metrics.clone(),
+    });
+
+    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let s3_listener = bind("server.listen", config.server.listen).await?;
+    let s3_addr = local_addr("server.listen", &s3_listener)?;
+    let limits = Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
+    tasks.push(tokio::spawn(listener::serve_s3(
+        s3_listener,
+        tls.clone(),
+        state.clone(),
+        limits.clone(),
+        stopped.clone(),
+    )));
+    let s3_http = match config.server.http_listen {
+        Some(addr) => {
+            let l = bind("server.http_listen", addr).await?;
+            let a = local_addr("server.http_listen", &l)?;
+            tasks.push(tokio::spawn(listener::serve_s3(
+                l,
+                None,
+                state.clone(),
+                limits.clone(),
+                stopped.clone(),
+            )));
+            Some(a)
+        }
+        None => None,
+    };
+    let admin_listener = bind("server.admin_listen", config.server.admin_listen).await?;
+    let admin_addr = local_addr("server.admin_listen", &admin_listener)?;
+    tasks.push(tokio::spawn(admin::serve(
+        admin_listener,
+        state.clone(),
+        stopped.clone(),
+    )));
+
+    let endpoints = Endpoints {
+        s3: s3_addr,
+        s3_http,
+        admin: admin_addr,
+        tls: tls.is_some(),
+        client_access_key,
+        client_secret_key,
+        embedded_data_dir: embedded.as_ref().map(|e| e.data_dir.clone()),
+        backend_endpoint: endpoint,
+    };
+    Ok(Running {
+        endpoints,
+        stop,
+        tasks,
+        embedded,
+        metrics,
+    })
 }
 
 impl Running {
     /// Stops accepting, drains in-flight requests within the configured grace period.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(e) = self.embedded {
+            e.stop().await;
+        }
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+fn local_addr(what: &'static str, l: &TcpListener) -> Result<SocketAddr, StartError> {
+    l.local_addr().map_err(|source| StartError::Bind {
+        what,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })
+}
+
+/// rustls needs one process-wide provider; aws-lc-rs is the one every TLS path uses.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The grace period after which draining connections are closed.
+pub fn grace(config: &Config) -> Duration {
+    Duration::from_secs(config.server.shutdown_grace_secs)
 }

@@ -32,6 +32,14 @@ impl Target {
             .and_then(|(_, v)| v.as_deref())
     }
 
+    /// Bucket and key of an object operation.
+    pub fn bucket_and_key(&self) -> Result<(&str, &str), S3Error> {
+        match (&self.bucket, &self.key) {
+            (Some(b), Some(k)) => Ok((b, k)),
+            _ => Err(S3Error::invalid_request("This operation needs a bucket and an object key.")),
+        }
+    }
+
     /// `/bucket/key` for error resources and logs.
     pub fn resource(&self) -> String {
         match (&self.bucket, &self.key) {
@@ -263,13 +271,13 @@ mod tests {
     #[test]
     fn operations_are_named_like_the_api_reference() {
         let h = HeaderMap::new();
-        let t = target("/b/k?uploadId=1&partNumber=2", "h", &[]);
+        let t = target("/bkt/k?uploadId=1&partNumber=2", "h", &[]);
         assert_eq!(classify(&Method::PUT, &t, &h), Operation::UploadPart);
-        let t = target("/b?list-type=2&prefix=a", "h", &[]);
+        let t = target("/bkt?list-type=2&prefix=a", "h", &[]);
         assert_eq!(classify(&Method::GET, &t, &h), Operation::ListObjectsV2);
-        let t = target("/b?delete", "h", &[]);
+        let t = target("/bkt?delete", "h", &[]);
         assert_eq!(classify(&Method::POST, &t, &h), Operation::DeleteObjects);
-        let t = target("/b/k?select&select-type=2", "h", &[]);
+        let t = target("/bkt/k?select&select-type=2", "h", &[]);
         assert_eq!(
             classify(&Method::POST, &t, &h),
             Operation::SelectObjectContent

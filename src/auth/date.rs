@@ -1,0 +1,82 @@
+//! Request timestamps: the ISO 8601 basic form SigV4 uses (`20130524T000000Z`), the
+//! HTTP date of `Date` headers (SigV2 and SigV4 without `x-amz-date`), and the skew
+//! check that stops replay of captured requests outside a short window.
+
+use std::time::{Duration, SystemTime};
+
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// Parses `YYYYMMDDTHHMMSSZ`.
+pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
+    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = PrimitiveDateTime::parse(s, fmt).ok()?;
+    Some(t.assume_utc().into())
+}
+
+/// Parses an RFC 1123 HTTP date, `Fri, 24 May 2013 00:00:00 GMT` (the only form S3
+/// clients send; `+0000` is accepted too since some SigV2 clients use it).
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let gmt = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    if let Ok(t) = PrimitiveDateTime::parse(s, gmt) {
+        return Some(t.assume_utc().into());
+    }
+    let offset = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    OffsetDateTime::parse(s, offset).ok().map(Into::into)
+}
+
+/// Formats as `YYYYMMDDTHHMMSSZ`.
+pub fn format_amz_date(t: SystemTime) -> String {
+    let t = OffsetDateTime::from(t);
+    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(fmt).unwrap_or_default()
+}
+
+/// Absolute difference between two instants.
+pub fn distance(a: SystemTime, b: SystemTime) -> Duration {
+    a.duration_since(b)
+        .or_else(|_| b.duration_since(a))
+        .unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_name_the_same_instant() {
+        let a = parse_amz_date("20130524T000000Z");
+        let b = parse_http_date("Fri, 24 May 2013 00:00:00 GMT");
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        assert_eq!(parse_http_date("Fri, 24 May 2013 00:00:00 +0000"), a);
+        assert_eq!(a.map(format_amz_date).as_deref(), Some("20130524T000000Z"));
+    }
+
+    #[test]
+    fn malformed_dates_are_refused() {
+        for bad in [
+            "",
+            "20130524",
+            "20130524T000000",
+            "2013-05-24T00:00:00Z",
+            "20131324T000000Z",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn distance_is_symmetric() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let u = SystemTime::UNIX_EPOCH + Duration::from_secs(40);
+        assert_eq!(distance(t, u), Duration::from_secs(60));
+        assert_eq!(distance(u, t), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,137 @@
+//! Every request-level metric, registered once into a [`prometheus::Registry`] that is
+//! passed around, never global. Key-cache and KMS metrics live with the cache and are
+//! registered into the same registry.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Request, byte, auth and upstream metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    /// `sealgate_requests_total{op,status}`
+    pub requests: IntCounterVec,
+    /// `sealgate_request_duration_seconds{op}` (time to response head)
+    pub request_duration: HistogramVec,
+    /// `sealgate_bytes_received_total`: request body bytes from clients (decoded).
+    pub bytes_in: IntCounter,
+    /// `sealgate_bytes_sent_total`: response body bytes to clients.
+    pub bytes_out: IntCounter,
+    /// `sealgate_auth_failures_total{reason}`
+    pub auth_failures: IntCounterVec,
+    /// `sealgate_upstream_errors_total{kind}`: connect/timeout/reset towards the backend.
+    pub upstream_errors: IntCounterVec,
+    /// `sealgate_errors_total{code,origin}`: S3 errors answered by the proxy itself.
+    pub errors: IntCounterVec,
+    /// `sealgate_connections_open`
+    pub connections_open: IntGauge,
+    /// `sealgate_requests_in_flight`
+    pub in_flight: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "sealgate_requests_total",
+                "S3 requests answered, by operation and HTTP status",
+            ),
+            &["op", "status"],
+        )
+        .expect("static metric definition");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sealgate_request_duration_seconds",
+                "Time from request head to response head, by operation",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+            &["op"],
+        )
+        .expect("static metric definition");
+        let bytes_in = IntCounter::new(
+            "sealgate_bytes_received_total",
+            "Request body bytes received from clients (after aws-chunked decoding)",
+        )
+        .expect("static metric definition");
+        let bytes_out = IntCounter::new(
+            "sealgate_bytes_sent_total",
+            "Response body bytes sent to clients",
+        )
+        .expect("static metric definition");
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "sealgate_auth_failures_total",
+                "Requests refused by signature verification, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "sealgate_upstream_errors_total",
+                "Backend requests that failed without an HTTP answer, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "sealgate_errors_total",
+                "S3 errors answered by the proxy itself, by code and origin",
+            ),
+            &["code", "origin"],
+        )
+        .expect("static metric definition");
+        let connections_open =
+            IntGauge::new("sealgate_connections_open", "Open client connections")
+                .expect("static metric definition");
+        let in_flight = IntGauge::new("sealgate_requests_in_flight", "Requests being served")
+            .expect("static metric definition");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_duration.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(auth_failures.clone()),
+            Box::new(upstream_errors.clone()),
+            Box::new(errors.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(in_flight.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            bytes_in,
+            bytes_out,
+            auth_failures,
+            upstream_errors,
+            errors,
+            connections_open,
+            in_flight,
+        }
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

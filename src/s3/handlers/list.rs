@@ -1,0 +1,140 @@
+//! ListObjects, ListObjectsV2 and ListObjectVersions with plaintext sizes.
+//!
+//! In a bucket that holds only encrypted objects (policy `allow_plaintext_reads =
+//! false`) a size is pure arithmetic on the listed ciphertext size, the part count of
+//! the ETag and the policy's segment size. Where plaintext objects may live beside
+//! encrypted ones, a listed size alone cannot tell them apart, so each entry is looked
+//! up with a HEAD (16 at a time) and remembered per (bucket, key, ETag): exact, at the
+//! cost of one backend request per new object listed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use http::header;
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use super::RequestContext;
+use super::get::{parts_from_etag, plaintext_size};
+use super::passthrough::{build_upstream_request, relay_response, send, verified_body};
+use crate::auth::Verified;
+use crate::auth::body::BodyOutcome;
+use crate::body::{self, BoxBody};
+use crate::crypto::object_plaintext_len;
+use crate::s3::encryption::envelope_of;
+use crate::s3::error::S3Error;
+use crate::s3::xml;
+use crate::upstream::sign::canonical_query;
+
+/// A page of 1,000 keys with long names is well under this.
+const MAX_LIST_XML: usize = 32 * 1024 * 1024;
+const HEAD_CONCURRENCY: usize = 16;
+
+/// Cache of plaintext sizes by (bucket, key, ETag): an ETag names one content.
+pub type SizeCache = moka::future::Cache<(String, String, String), u64>;
+
+pub fn new_size_cache() -> SizeCache {
+    moka::future::Cache::builder().max_capacity(200_000).build()
+}
+
+/// Forwards the listing and rewrites every `<Size>` to the plaintext size.
+pub async fn list_objects(rc: &RequestContext, parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+    let content_length = verified.body.decoded_length();
+    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    let req = build_upstream_request(rc, &parts, content_length, client_body)?;
+    let resp = send(rc, req, &outcome).await?;
+    if !resp.status().is_success() {
+        return Ok(relay_response(rc, resp));
+    }
+    let (head, incoming) = resp.into_parts();
+    let bytes = xml::read_bounded(incoming, MAX_LIST_XML, || S3Error::internal_error("backend listing too large")).await?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let bucket = rc.target.bucket.clone().unwrap_or_default();
+    let policy = rc.state.config.policy(&bucket).clone();
+    let block = if rc.target.has_param("versions") { "Version" } else { "Contents" };
+    let url_encoded = xml::element_texts(&text, "EncodingType").first().is_some_and(|e| e.trim() == "url");
+    let rewritten = if policy.allow_plaintext_reads {
+        let sizes = head_sizes(rc, &bucket, &text, block, url_encoded).await;
+        let mut i = 0;
+        xml::rewrite_blocks(&text, block, |b| {
+            let out = match sizes.get(i).copied().flatten() {
+                Some(p) => xml::replace_first(b, "Size", &p.to_string()),
+                None => b.to_string(),
+            };
+            i += 1;
+            out
+        })
+    } else {
+        xml::rewrite_blocks(&text, block, |b| {
+            let etag = xml::element_texts(b, "ETag").first().map(|e| xml::unescape(e)).unwrap_or_default();
+            let size = xml::element_texts(b, "Size").first().and_then(|s| s.trim().parse::<u64>().ok());
+            match size.and_then(|c| object_plaintext_len(c, parts_from_etag(&etag), policy.segment_size)) {
+                Some(p) => xml::replace_first(b, "Size", &p.to_string()),
+                None => b.to_string(),
+            }
+        })
+    };
+    let bytes = Bytes::from(rewritten);
+    let mut out = Response::new(body::full(bytes.clone()));
+    *out.status_mut() = head.status;
+    for (k, v) in &head.headers {
+        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION {
+            out.headers_mut().append(k.clone(), v.clone());
+        }
+    }
+    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    Ok(out)
+}
+
+/// Plaintext size of every entry by HEAD (cached per ETag); `None` keeps the listed size.
+async fn head_sizes(rc: &RequestContext, bucket: &str, text: &str, block: &str, url_encoded: bool) -> Vec<Option<u64>> {
+    let mut entries = Vec::new();
+    xml::rewrite_blocks(text, block, |b| {
+        let key = xml::element_texts(b, "Key").first().map(|k| xml::unescape(k)).unwrap_or_default();
+        let key = if url_encoded { percent_encoding::percent_decode_str(&key).decode_utf8_lossy().into_owned() } else { key };
+        let etag = xml::element_texts(b, "ETag").first().map(|e| xml::unescape(e)).unwrap_or_default();
+        let version = xml::element_texts(b, "VersionId").first().map(|v| v.to_string());
+        entries.push((key, etag, version));
+        String::new()
+    });
+    let cache: Arc<SizeCache> = rc.state.size_cache.clone();
+    stream::iter(entries)
+        .map(|(key, etag, version)| {
+            let cache = cache.clone();
+            async move {
+                let id = (bucket.to_string(), key.clone(), etag);
+                if let Some(s) = cache.get(&id).await {
+                    return Some(s);
+                }
+                let size = head_plaintext_size(rc, bucket, &key, version.as_deref()).await?;
+                cache.insert(id, size).await;
+                Some(size)
+            }
+        })
+        .buffered(HEAD_CONCURRENCY)
+        .collect()
+        .await
+}
+
+async fn head_plaintext_size(rc: &RequestContext, bucket: &str, key: &str, version: Option<&str>) -> Option<u64> {
+    let query = match version {
+        Some(v) if v != "null" => canonical_query(&[("versionId".into(), Some(v.to_string()))]),
+        _ => String::new(),
+    };
+    let (uri, host) = rc.state.backend.target(Some(bucket), Some(key), &query).ok()?;
+    let mut req = Request::new(body::empty());
+    *req.method_mut() = http::Method::HEAD;
+    *req.uri_mut() = uri;
+    req.headers_mut().insert(header::HOST, host);
+    let resp = send(rc, req, &BodyOutcome::default()).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let h = resp.headers();
+    let cipher: u64 = h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()?;
+    match envelope_of(h).ok()? {
+        None => Some(cipher),
+        Some(env) => plaintext_size(h, &env, cipher).ok(),
+    }
+}

@@ -1,0 +1,327 @@
+//! Multipart uploads into an encrypting bucket.
+//!
+//! The proxy is stateless, yet UploadPart needs the object's data key, and S3 offers no
+//! way to read a pending upload's metadata. So the upload id the client receives
+//! carries the envelope: `sg1.<base64url(envelope)>.<backend upload id>`. The envelope
+//! is authenticated (its MAC is keyed by the data key and binds bucket and key), so a
+//! client cannot forge or move one. Each part is its own part stream, sealed under a
+//! key bound to its part number. CompleteMultipartUpload checks, before the backend
+//! completes anything, that parts run 1..N and that every part but the last has the
+//! same size, a multiple of the segment size: that keeps the ciphertext a pure grid.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::RequestContext;
+use super::passthrough::{build_upstream_request, internal, relay_response, send, verified_body};
+use super::put::{plaintext_len, send_sealed};
+use crate::auth::Verified;
+use crate::auth::body::BodyOutcome;
+use crate::body::{self, BoxBody};
+use crate::crypto::{Envelope, PART_HEADER_LEN, TAG_LEN};
+use crate::s3::encryption::{self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered};
+use crate::s3::error::S3Error;
+use crate::s3::headers::X_AMZ_META_ENVELOPE;
+use crate::s3::xml;
+use crate::upstream::sign::{canonical_query, parse_query};
+
+const UPLOAD_ID_PREFIX: &str = "sg1.";
+const MAX_PARTS: u32 = 10_000;
+/// Largest response document read whole (an InitiateMultipartUpload result, a page of
+/// ListParts).
+const MAX_RESPONSE_XML: usize = 8 * 1024 * 1024;
+
+/// The client's upload id for a backend upload and its envelope.
+pub fn client_upload_id(envelope: &Envelope, backend_id: &str) -> String {
+    format!("{UPLOAD_ID_PREFIX}{}.{backend_id}", URL_SAFE_NO_PAD.encode(envelope.to_bytes()))
+}
+
+/// Splits a client upload id; ids without the prefix (listed from the backend) have no
+/// envelope and serve only for ListParts and AbortMultipartUpload.
+pub fn parse_upload_id(id: &str) -> Result<(Option<Envelope>, String), S3Error> {
+    let Some(rest) = id.strip_prefix(UPLOAD_ID_PREFIX) else {
+        return Ok((None, id.to_string()));
+    };
+    let no_such = || S3Error::new("NoSuchUpload", StatusCode::NOT_FOUND, "The specified upload does not exist.");
+    let (env, backend) = rest.split_once('.').ok_or_else(no_such)?;
+    let bytes = URL_SAFE_NO_PAD.decode(env).map_err(|_| no_such())?;
+    let envelope = Envelope::from_bytes(&bytes).map_err(|_| no_such())?;
+    if backend.is_empty() {
+        return Err(no_such());
+    }
+    Ok((Some(envelope), backend.to_string()))
+}
+
+/// Rewrites the request's `uploadId` to the backend's.
+fn with_backend_upload_id(parts: &mut http::request::Parts, backend_id: &str) -> Result<(), S3Error> {
+    let q: Vec<(String, Option<String>)> = parse_query(parts.uri.query().unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| if k == "uploadId" { (k, Some(backend_id.to_string())) } else { (k, v) })
+        .collect();
+    let pq = format!("{}?{}", parts.uri.path(), canonical_query(&q));
+    let mut uri_parts = parts.uri.clone().into_parts();
+    uri_parts.path_and_query = Some(pq.parse().map_err(internal)?);
+    parts.uri = http::Uri::from_parts(uri_parts).map_err(internal)?;
+    Ok(())
+}
+
+fn upload_id_param(rc: &RequestContext) -> Result<&str, S3Error> {
+    rc.target.param("uploadId").ok_or_else(|| S3Error::invalid_argument("uploadId is required"))
+}
+
+/// CreateMultipartUpload: the envelope is made now and stored as the upload's metadata.
+pub async fn create(rc: &RequestContext, parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+    let (bucket, key) = rc.target.bucket_and_key()?;
+    encryption::refuse_reserved_metadata(&parts.headers)?;
+    encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
+    let keys = encryption::new_object_keys(rc, bucket, key, &parts.headers).await?;
+    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    let mut req = build_upstream_request(rc, &parts, Some(0), client_body)?;
+    strip_for_encrypted_write(req.headers_mut());
+    req.headers_mut().remove("x-amz-checksum-algorithm");
+    req.headers_mut().insert(X_AMZ_META_ENVELOPE, HeaderValue::from_str(&keys.envelope.encode()).map_err(internal)?);
+    let resp = send(rc, req, &outcome).await?;
+    if !resp.status().is_success() {
+        return Ok(relay_response(rc, resp));
+    }
+    let (head, incoming) = resp.into_parts();
+    let xml_bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+    let text = String::from_utf8_lossy(&xml_bytes);
+    let backend_id = xml::element_texts(&text, "UploadId").first().map(|s| xml::unescape(s)).ok_or_else(|| tampered("no UploadId in the backend's answer"))?;
+    let rewritten = xml::replace_first(&text, "UploadId", &client_upload_id(&keys.envelope, &backend_id));
+    let mut out = xml_response(head.status, &head.headers, rewritten);
+    add_sse_headers(out.headers_mut(), &keys.envelope);
+    Ok(out)
+}
+
+/// UploadPart: sealed as part `partNumber` under the upload's data key.
+pub async fn upload_part(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+    let (bucket, key) = rc.target.bucket_and_key()?;
+    encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
+    let part_number: u32 = rc
+        .target
+        .param("partNumber")
+        .and_then(|p| p.parse().ok())
+        .filter(|n| (1..=MAX_PARTS).contains(n))
+        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+    let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
+    let envelope = envelope.ok_or_else(|| {
+        S3Error::new("NoSuchUpload", StatusCode::NOT_FOUND, "This upload was not started through the encryption proxy; start a new one.")
+    })?;
+    let data_key = encryption::open_object_key(rc, bucket, key, &envelope).await?;
+    let len = plaintext_len(&verified)?;
+    with_backend_upload_id(&mut parts, &backend_id)?;
+    let mut out = send_sealed(rc, &parts, incoming, verified, &data_key, &envelope, part_number, len, None).await?;
+    if out.status().is_success() {
+        add_sse_headers(out.headers_mut(), &envelope);
+    }
+    Ok(out)
+}
+
+/// AbortMultipartUpload and ListParts by backend id; ListParts sizes become plaintext.
+pub async fn by_backend_id(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+    let client_id = upload_id_param(rc)?.to_string();
+    let (envelope, backend_id) = parse_upload_id(&client_id)?;
+    with_backend_upload_id(&mut parts, &backend_id)?;
+    let content_length = verified.body.decoded_length();
+    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    let req = build_upstream_request(rc, &parts, content_length, client_body)?;
+    let resp = send(rc, req, &outcome).await?;
+    let is_list = parts.method == http::Method::GET;
+    if !is_list || !resp.status().is_success() {
+        return Ok(relay_response(rc, resp));
+    }
+    let (head, incoming) = resp.into_parts();
+    let bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = xml::replace_first(&text, "UploadId", &client_id);
+    let text = match &envelope {
+        Some(env) => {
+            let s = env.segment_size();
+            xml::rewrite_blocks(&text, "Part", |block| {
+                let size = xml::element_texts(block, "Size").first().and_then(|v| v.parse::<u64>().ok());
+                match size.and_then(|c| part_plaintext_len(c, s)) {
+                    Some(p) => xml::replace_first(block, "Size", &p.to_string()),
+                    None => block.to_string(),
+                }
+            })
+        }
+        None => text,
+    };
+    Ok(xml_response(head.status, &head.headers, text))
+}
+
+/// CompleteMultipartUpload after the layout checks.
+pub async fn complete(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+    let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
+    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    let max = rc.state.config.limits.max_xml_body_bytes;
+    let body_bytes = xml::read_bounded(client_body, max, || S3Error::malformed_xml("The XML you provided was too large.")).await;
+    if let Some(e) = outcome.error() {
+        return Err(e.into());
+    }
+    let body_bytes = body_bytes?;
+    with_backend_upload_id(&mut parts, &backend_id)?;
+    if let Some(env) = &envelope {
+        check_layout(rc, &parts, &body_bytes, env.segment_size()).await?;
+    }
+    let len = body_bytes.len() as u64;
+    let mut req = build_upstream_request(rc, &parts, Some(len), body::full(body_bytes))?;
+    strip_for_encrypted_write(req.headers_mut());
+    let resp = send(rc, req, &BodyOutcome::default()).await?;
+    let mut out = relay_response(rc, resp);
+    hide_from_client(out.headers_mut());
+    if let Some(env) = &envelope
+        && out.status().is_success()
+    {
+        add_sse_headers(out.headers_mut(), env);
+    }
+    Ok(out)
+}
+
+/// Parts listed by the client run 1..N; the stored parts but the last are of one
+/// plaintext size, a multiple of the segment size, and the last is not larger.
+async fn check_layout(rc: &RequestContext, parts: &http::request::Parts, complete_xml: &[u8], segment_size: u32) -> Result<(), S3Error> {
+    let text = std::str::from_utf8(complete_xml).map_err(|_| S3Error::malformed_xml("The XML you provided was not well-formed."))?;
+    let numbers: Vec<u32> = xml::element_texts(text, "PartNumber")
+        .iter()
+        .map(|n| n.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| S3Error::malformed_xml("The XML you provided was not well-formed or did not validate against our published schema."))?;
+    if numbers.is_empty() {
+        return Err(S3Error::malformed_xml("The XML you provided was not well-formed or did not validate against our published schema."));
+    }
+    if numbers.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(S3Error::invalid_part_order("The list of parts was not in ascending order. Parts must be ordered by part number."));
+    }
+    if numbers.iter().enumerate().any(|(i, n)| *n as usize != i + 1) {
+        return Err(S3Error::invalid_part(
+            "Through the encryption proxy, part numbers must run 1, 2, …, N without gaps: the object's layout is derived from part positions.",
+        ));
+    }
+    let sizes = list_part_sizes(rc, parts, numbers.len()).await?;
+    let s = u64::from(segment_size);
+    let mut plain = Vec::with_capacity(numbers.len());
+    for n in &numbers {
+        let c = sizes.get(n).ok_or_else(|| S3Error::invalid_part(format!("Part {n} was not uploaded.")))?;
+        plain.push(part_plaintext_len(*c, segment_size).ok_or_else(|| tampered(format!("part {n} has an impossible ciphertext size")))?);
+    }
+    if let Some((last, rest)) = plain.split_last()
+        && let Some(first) = rest.first()
+    {
+        let first = *first;
+        if rest.iter().any(|p| *p != first) || first % s != 0 || *last > first || *last == 0 {
+            return Err(S3Error::invalid_part(format!(
+                "Through the encryption proxy every part but the last must have the same size, a multiple of {s} bytes, and the last part must not be larger (got sizes {:?}).",
+                plain.iter().take(5).collect::<Vec<_>>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Ciphertext sizes of the stored parts, by part number (ListParts, paginated).
+async fn list_part_sizes(rc: &RequestContext, parts: &http::request::Parts, expected: usize) -> Result<std::collections::HashMap<u32, u64>, S3Error> {
+    let mut sizes = std::collections::HashMap::new();
+    let upload_id = parse_query(parts.uri.query().unwrap_or("")).into_iter().find(|(k, _)| k == "uploadId").and_then(|(_, v)| v).unwrap_or_default();
+    let mut marker: Option<String> = None;
+    for _ in 0..=(expected / 1000 + 1) {
+        let mut q = vec![("uploadId".to_string(), Some(upload_id.clone()))];
+        if let Some(m) = &marker {
+            q.push(("part-number-marker".into(), Some(m.clone())));
+        }
+        let t = &rc.target;
+        let (uri, host) = rc.state.backend.target(t.bucket.as_deref(), t.key.as_deref(), &canonical_query(&q)).map_err(internal)?;
+        let mut req = Request::new(body::empty());
+        *req.uri_mut() = uri;
+        req.headers_mut().insert(header::HOST, host);
+        let resp = send(rc, req, &BodyOutcome::default()).await?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let code = xml::element_texts(&String::from_utf8_lossy(&bytes), "Code").first().map(|s| s.to_string()).unwrap_or_else(|| "InternalError".into());
+            return Err(S3Error::new(code, status, "Listing the upload's parts failed."));
+        }
+        let bytes = xml::read_bounded(resp.into_body(), MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for block in blocks(&text, "Part") {
+            let n = xml::element_texts(block, "PartNumber").first().and_then(|v| v.trim().parse().ok());
+            let sz = xml::element_texts(block, "Size").first().and_then(|v| v.trim().parse().ok());
+            if let (Some(n), Some(sz)) = (n, sz) {
+                sizes.insert(n, sz);
+            }
+        }
+        let truncated = xml::element_texts(&text, "IsTruncated").first().is_some_and(|v| v.trim() == "true");
+        marker = xml::element_texts(&text, "NextPartNumberMarker").first().map(|s| s.to_string());
+        if !truncated || marker.is_none() {
+            break;
+        }
+    }
+    Ok(sizes)
+}
+
+fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let Some(j) = rest[i..].find(&close) else { break };
+        out.push(&rest[i..i + j]);
+        rest = &rest[i + j + close.len()..];
+    }
+    out
+}
+
+/// Plaintext size of one part stream of `cipher_len` bytes.
+pub fn part_plaintext_len(cipher_len: u64, segment_size: u32) -> Option<u64> {
+    crate::crypto::object_plaintext_len(cipher_len, 1, segment_size).filter(|_| cipher_len >= PART_HEADER_LEN + TAG_LEN)
+}
+
+fn xml_response(status: StatusCode, headers: &http::HeaderMap, text: String) -> Response<BoxBody> {
+    let bytes = Bytes::from(text);
+    let mut out = Response::new(body::full(bytes.clone()));
+    *out.status_mut() = status;
+    for (k, v) in headers {
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION {
+            continue;
+        }
+        out.headers_mut().append(k.clone(), v.clone());
+    }
+    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    hide_from_client(out.headers_mut());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ids_without_prefix_pass_through() {
+        let (env, id) = parse_upload_id("2~abc.def").unwrap();
+        assert!(env.is_none());
+        assert_eq!(id, "2~abc.def");
+    }
+
+    #[test]
+    fn forged_upload_ids_are_unknown_uploads() {
+        assert_eq!(parse_upload_id("sg1.!!!.x").unwrap_err().code, "NoSuchUpload");
+        assert_eq!(parse_upload_id("sg1.AAAA.x").unwrap_err().code, "NoSuchUpload");
+        assert_eq!(parse_upload_id("sg1.AAAA").unwrap_err().code, "NoSuchUpload");
+    }
+
+    #[test]
+    fn part_sizes_invert() {
+        let s = 65536;
+        for p in [1u64, 65536, 5 * 1024 * 1024, 5 * 1024 * 1024 + 7] {
+            let c = crate::crypto::part_ciphertext_len(p, s);
+            assert_eq!(part_plaintext_len(c, s), Some(p));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Forwarding without touching the body: the request is re-signed for the backend and
+//! both bodies stream through with backpressure (each side polls the other on demand,
+//! so memory per request stays at a frame or two).
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use super::RequestContext;
+use crate::auth::body::{BodyLimits, BodyOutcome, VerifiedBody};
+use crate::auth::{BodySpec, Verified};
+use crate::body::{self, BoxBody, Counted};
+use crate::s3::error::{ErrorOrigin, S3Error};
+use crate::upstream::{UpstreamError, sign::canonical_query, sign::parse_query};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
+const NOT_FORWARDED: &[HeaderName] = &[
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::EXPECT,
+    header::CONTENT_LENGTH,
+];
+
+/// Forwards the request as it is and relays the answer.
+pub async fn passthrough(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
+    let content_length = verified.body.decoded_length();
+    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    let upstream = build_upstream_request(rc, &parts, content_length, client_body)?;
+    let resp = send(rc, upstream, &outcome).await?;
+    Ok(relay_response(rc, resp))
+}
+
+/// Wraps the client body in signature, hash and checksum verification and counts it.
+pub fn verified_body(
+    rc: &RequestContext,
+    incoming: Incoming,
+    spec: BodySpec,
+) -> (BoxBody, BodyOutcome) {
+    let limits = BodyLimits {
+        max_chunk_bytes: rc.state.config.limits.max_chunk_bytes,
+    };
+    let (body, outcome) = VerifiedBody::new(incoming, spec, limits);
+    (
+        body::boxed(Counted::new(body, rc.state.metrics.bytes_in.clone())),
+        outcome,
+    )
+}
+
+/// The backend request for this client request: same method, bucket, key and query
+/// (put into canonical encoding), forwardable headers, exact Content-Length.
+pub fn build_upstream_request(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    content_length: Option<u64>,
+    body: BoxBody,
+) -> Result<Request<BoxBody>, S3Error> {
+    let query = canonical_query(&parse_query(parts.uri.query().unwrap_or("")));
+    let t = &rc.target;
+    let (uri, host) = rc
+        .state
+        .backend
+        .target(t.bucket.as_deref(), t.key.as_deref(), &query)
+        .map_err(internal)?;
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    copy_forwardable(&parts.headers, headers);
+    headers.insert(header::HOST, host);
+    match content_length {
+        Some(len) => {
+            headers.insert(header::CONTENT_LENGTH, len.into());
+        }
+        None if has_body(&parts.method) => {
+            headers.insert(header::CONTENT_LENGTH, 0u64.into());
+        }
+        None => {}
+    }
+    Ok(req)
+}
+
+fn has_body(m: &http::Method) -> bool {
+    matches!(*m, http::Method::PUT | http::Method::POST)
+}
+
+/// Copies every header but the hop-by-hop ones and those named by `Connection`.
+pub fn copy_forwardable(from: &HeaderMap, to: &mut HeaderMap) {
+    let named_by_connection: Vec<String> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for (name, value) in from {
+        if NOT_FORWARDED.contains(name)
+            || name.as_str() == "keep-alive"
+            || named_by_connection.iter().any(|n| n == name.as_str())
+        {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// Sends upstream; when the client body failed verification, that failure is the answer
+/// (the withheld last bytes kept the backend from completing anything).
+pub async fn send(
+    rc: &RequestContext,
+    req: Request<BoxBody>,
+    outcome: &BodyOutcome,
+) -> Result<Response<Incoming>, S3Error> {
+    let result = rc.state.backend.send(req).await;
+    if let Some(err) = outcome.error() {
+        return Err(err.into());
+    }
+    result.map_err(|e| {
+        let kind = match &e {
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Send(inner) if inner.is_connect() => "connect",
+            UpstreamError::Send(_) => "send",
+            UpstreamError::Build(_) => "build",
+        };
+        rc.state
+            .metrics
+            .upstream_errors
+            .with_label_values(&[kind])
+            .inc();
+        match e {
+            UpstreamError::Build(_) => internal(e),
+            _ => S3Error::service_unavailable("The backend storage did not answer; please retry.")
+                .with_origin(ErrorOrigin::Backend)
+                .with_source(e),
+        }
+    })
+}
+
+/// The backend's answer for the client: status, headers (less hop-by-hop), body streamed.
+pub fn relay_response(rc: &RequestContext, resp: Response<Incoming>) -> Response<BoxBody> {
+    let _ = rc;
+    let (parts, incoming) = resp.into_parts();
+    let mut out = Response::new(body::boxed(incoming));
+    *out.status_mut() = parts.status;
+    let headers = out.headers_mut();
+    for (name, value) in &parts.headers {
+        if name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || name.as_str() == "keep-alive"
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    out
+}
+
+pub fn internal(e: impl Into<crate::s3::error::BoxError>) -> S3Error {
+    S3Error::internal_error("We encountered an internal error. Please try again.")
+        .with_origin(ErrorOrigin::Internal)
+        .with_source(e)
+}

@@ -1,0 +1,114 @@
+//! Small, bounded XML work on S3 documents: reading a request body with a size cap,
+//! pulling element texts, and rewriting `<Size>` and `<UploadId>` inside list results.
+//!
+//! S3 list documents are flat (no element nests inside itself, every text is escaped),
+//! so block-wise scanning is exact for them; nothing here builds a tree, and every
+//! input is bounded before it is scanned.
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use super::error::{BoxError, S3Error};
+
+/// Reads a whole body of at most `max` bytes; a larger one is an S3 error, not a
+/// growing buffer.
+pub async fn read_bounded<B>(body: B, max: usize, too_large: impl FnOnce() -> S3Error) -> Result<Bytes, S3Error>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, max);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Err(too_large())
+            } else {
+                Err(S3Error::incomplete_body("The request body could not be read completely.").with_source(e))
+            }
+        }
+    }
+}
+
+/// Texts of every `<name>…</name>` in document order.
+pub fn element_texts<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(&after[..j]);
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+/// Replaces the text of the first `<name>` element.
+pub fn replace_first(xml: &str, name: &str, new_text: &str) -> String {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    if let Some(i) = xml.find(&open)
+        && let Some(j) = xml[i + open.len()..].find(&close)
+    {
+        let start = i + open.len();
+        return format!("{}{}{}", &xml[..start], new_text, &xml[start + j..]);
+    }
+    xml.to_string()
+}
+
+/// Calls `f` on every `<block>…</block>` and replaces the block with its result.
+pub fn rewrite_blocks(xml: &str, block: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let open = format!("<{block}>");
+    let close = format!("</{block}>");
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let Some(j) = rest[i..].find(&close) else { break };
+        let end = i + j + close.len();
+        out.push_str(&rest[..i]);
+        out.push_str(&f(&rest[i..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Unescapes the five XML entities (enough for S3's element texts).
+pub fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&#34;", "\"").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn blocks_are_rewritten_in_place() {
+        let xml = "<R><Contents><Key>a</Key><Size>10</Size></Contents><Contents><Key>b</Key><Size>20</Size></Contents></R>";
+        let out = rewrite_blocks(xml, "Contents", |b| replace_first(b, "Size", "1"));
+        assert_eq!(out, "<R><Contents><Key>a</Key><Size>1</Size></Contents><Contents><Key>b</Key><Size>1</Size></Contents></R>");
+        assert_eq!(element_texts(xml, "Key"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unescape_handles_entities() {
+        assert_eq!(unescape("&quot;abc&quot; &amp;lt;"), "\"abc\" &lt;");
+    }
+
+    proptest! {
+        #[test]
+        fn rewriting_never_panics_and_identity_keeps_text(s in "\\PC{0,200}") {
+            let out = rewrite_blocks(&s, "Contents", |b| b.to_string());
+            prop_assert_eq!(out, s.clone());
+            let _ = element_texts(&s, "Size");
+            let _ = replace_first(&s, "Size", "1");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Accept loops: connection limit, TLS handshake (with its own deadline), HTTP/1.1 with
+//! a header-read timeout against slow clients, and graceful draining on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::service::{self, AppState};
+
+/// Serves S3 on `listener` until `stopped` turns true, then drains.
+pub async fn serve_s3(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    limit: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let cfg = state.config.clone();
+    let header_timeout = Duration::from_secs(cfg.server.header_timeout_secs);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .max_buf_size(cfg.limits.max_header_bytes.max(8192))
+        .max_headers(cfg.limits.max_headers);
+    loop {
+        // Waiting for a permit before accepting makes the kernel backlog, not memory,
+        // absorb a connection flood.
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stopped.changed() => break,
+        };
+        let (socket, remote) = tokio::select! {
+            res = listener.accept() => match res {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let open = OpenConnection::new(state.metrics.connections_open.clone());
+        let state = state.clone();
+        let svc = service_fn(move |req| service::handle(state.clone(), req));
+        match &tls {
+            None => {
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(socket), svc));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%remote, error = %e, "connection ended with an error");
+                    }
+                    drop((permit, open));
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), svc));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%remote, error = %e, "connection ended with an error");
+                    }
+                    drop((permit, open));
+                });
+            }
+        }
+    }
+    drop(listener);
+    let grace = crate::server::grace(&cfg);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "shutdown grace period over; closing the remaining connections"
+        );
+    }
+}
+
+/// Counts a connection in the open-connections gauge for as long as it lives.
+struct OpenConnection(prometheus::IntGauge);
+
+impl OpenConnection {
+    fn new(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,201 @@
+//! One request, end to end: limits → route and classify → authenticate → handler →
+//! response. This is the only place an error becomes an HTTP response, and where each
+//! request is counted, timed and logged with its request id.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use rand::RngExt;
+
+use crate::auth::{self, CredentialStore, VerifyContext};
+use crate::body::{self, BoxBody};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::s3::error::{ErrorOrigin, S3Error};
+use crate::s3::handlers::{self, RequestContext};
+use crate::s3::op;
+use crate::upstream::Backend;
+
+/// Everything a request may need, shared by all connections.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub backend: Backend,
+    pub credentials: CredentialStore,
+    pub metrics: Arc<Metrics>,
+}
+
+pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";
+pub const X_AMZ_ID_2: &str = "x-amz-id-2";
+
+/// Serves one request; never fails at the HTTP level (errors are S3 XML responses).
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody>, Infallible> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    state.metrics.in_flight.inc();
+    let method = req.method().clone();
+    let mut op_name = "Unknown";
+    let mut resource = req.uri().path().to_string();
+    let result = serve(&state, req, &request_id, &mut op_name, &mut resource).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(err) => error_response(&state.metrics, err, &request_id, &resource, &method),
+    };
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_AMZ_REQUEST_ID, v.clone());
+        headers.insert(X_AMZ_ID_2, v);
+    }
+    let status = resp.status();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[op_name, status.as_str()])
+        .inc();
+    state
+        .metrics
+        .request_duration
+        .with_label_values(&[op_name])
+        .observe(started.elapsed().as_secs_f64());
+    state.metrics.in_flight.dec();
+    tracing::info!(request_id = %request_id, op = op_name, %method, resource = %resource, status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
+    let (parts, body) = resp.into_parts();
+    let counted = body::Counted::new(body, state.metrics.bytes_out.clone());
+    Ok(Response::from_parts(parts, body::boxed(counted)))
+}
+
+async fn serve(
+    state: &Arc<AppState>,
+    req: Request<Incoming>,
+    request_id: &str,
+    op_name: &mut &'static str,
+    resource: &mut String,
+) -> Result<Response<BoxBody>, S3Error> {
+    let (mut parts, incoming) = req.into_parts();
+    let target = op::route(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &state.config.server.virtual_host_domains,
+    )?;
+    *resource = target.resource();
+    let operation = op::classify(&parts.method, &target, &parts.headers);
+    *op_name = operation.as_str();
+    check_framing(&parts, operation)?;
+    let vhost_bucket = if target.virtual_hosted {
+        target.bucket.as_deref()
+    } else {
+        None
+    };
+    let ctx = VerifyContext {
+        credentials: &state.credentials,
+        now: SystemTime::now(),
+        max_skew: Duration::from_secs(state.config.auth.max_clock_skew_secs),
+        allow_sigv2: state.config.auth.allow_sigv2,
+        vhost_bucket,
+    };
+    let verified = auth::verify(&parts, &ctx).inspect_err(|e| {
+        state
+            .metrics
+            .auth_failures
+            .with_label_values(&[e.reason()])
+            .inc();
+    })?;
+    auth::strip_client_auth(&mut parts, &verified);
+    let rc = RequestContext {
+        state: state.clone(),
+        request_id: request_id.to_string(),
+        target,
+        operation,
+        identity: verified.access_key.clone(),
+    };
+    handlers::dispatch(rc, parts, incoming, verified).await
+}
+
+/// Refuses requests whose body framing S3 would refuse, before anything else looks at
+/// them. hyper already enforces RFC 9112 §6.3: a request with both Transfer-Encoding and
+/// Content-Length loses the Content-Length and its connection is closed after the
+/// answer, and a non-chunked transfer coding is a 400; what is left to refuse here is a
+/// chunked body S3 would not take.
+fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Result<(), S3Error> {
+    let h = &parts.headers;
+    let chunked = h.contains_key(http::header::TRANSFER_ENCODING);
+    let has_length = h.contains_key(http::header::CONTENT_LENGTH);
+    let aws_chunked_with_length = h.contains_key("x-amz-decoded-content-length");
+    let needs_length = matches!(
+        operation,
+        op::Operation::PutObject | op::Operation::UploadPart | op::Operation::PutObjectSubresource | op::Operation::PutBucketSubresource
+    );
+    if chunked && !aws_chunked_with_length {
+        if needs_length {
+            return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
+                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        return Err(S3Error::invalid_request("Transfer-Encoding: chunked is not supported; send Content-Length.")
+            .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+    }
+    if needs_length && !has_length && !chunked {
+        return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
+    }
+    Ok(())
+}
+
+/// The S3 XML answer for an error; logged with its source, counted by code and origin.
+pub fn error_response(
+    metrics: &Metrics,
+    err: S3Error,
+    request_id: &str,
+    resource: &str,
+    method: &http::Method,
+) -> Response<BoxBody> {
+    metrics
+        .errors
+        .with_label_values(&[&err.code, err.origin.as_str()])
+        .inc();
+    if err.origin == ErrorOrigin::Client {
+        tracing::debug!(request_id, code = %err.code, message = %err.message, source = ?err.source, "client error");
+    } else {
+        tracing::warn!(request_id, code = %err.code, message = %err.message, source = ?err.source, "error");
+    }
+    let xml = err.to_xml(request_id, resource);
+    let len = xml.len();
+    let body = if *method == http::Method::HEAD {
+        body::empty()
+    } else {
+        body::full(xml)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = err.status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    if *method != http::Method::HEAD {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    for (name, value) in err.headers {
+        headers.insert(name, value);
+    }
+    if err.status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+fn new_request_id() -> String {
+    let bytes: [u8; 8] = rand::rng().random();
+    hex::encode_upper(bytes)
+}
+
+impl From<auth::AuthError> for S3Error {
+    fn from(e: auth::AuthError) -> S3Error {
+        S3Error::new(e.s3_code(), e.status(), e.to_string()).with_origin(ErrorOrigin::Client)
+    }
+}
