@@ -300,7 +300,6 @@ impl Default for BucketPolicy {
     }
 }
 
-
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
@@ -322,7 +321,6 @@ impl Default for LogConfig {
         }
     }
 }
-
 
 /// A configuration problem, always naming the key.
 #[derive(Debug, thiserror::Error)]

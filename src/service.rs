@@ -130,18 +130,27 @@ fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Resu
     let aws_chunked_with_length = h.contains_key("x-amz-decoded-content-length");
     let needs_length = matches!(
         operation,
-        op::Operation::PutObject | op::Operation::UploadPart | op::Operation::PutObjectSubresource | op::Operation::PutBucketSubresource
+        op::Operation::PutObject
+            | op::Operation::UploadPart
+            | op::Operation::PutObjectSubresource
+            | op::Operation::PutBucketSubresource
     );
     if chunked && !aws_chunked_with_length {
         if needs_length {
-            return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
-                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
-        }
-        return Err(S3Error::invalid_request("Transfer-Encoding: chunked is not supported; send Content-Length.")
+            return Err(S3Error::missing_content_length(
+                "You must provide the Content-Length HTTP header.",
+            )
             .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        return Err(S3Error::invalid_request(
+            "Transfer-Encoding: chunked is not supported; send Content-Length.",
+        )
+        .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
     }
     if needs_length && !has_length && !chunked {
-        return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
+        return Err(S3Error::missing_content_length(
+            "You must provide the Content-Length HTTP header.",
+        ));
     }
     Ok(())
 }

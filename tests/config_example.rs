@@ -8,8 +8,13 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"
 
 #[test]
 fn example_config_parses_and_equals_the_defaults() {
-    let parsed = Config::load(Some(std::path::Path::new(EXAMPLE)), Vec::new()).expect("example parses");
-    assert_eq!(parsed, Config::default(), "the example shows every default value");
+    let parsed =
+        Config::load(Some(std::path::Path::new(EXAMPLE)), Vec::new()).expect("example parses");
+    assert_eq!(
+        parsed,
+        Config::default(),
+        "the example shows every default value"
+    );
 }
 
 #[test]
@@ -20,8 +25,14 @@ fn example_uncommented_parses_with_every_optional_key_set() {
     let mut out = String::new();
     for line in text.lines() {
         let t = line.trim_start_matches("# ");
-        let is_key = line.starts_with("# ") && t.split_once(" = ").is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
-        let needs_files = ["tls_cert", "tls_key", "http_listen", "ca_bundle"].iter().any(|k| t.starts_with(k));
+        let is_key = line.starts_with("# ")
+            && t.split_once(" = ").is_some_and(|(k, _)| {
+                k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        let needs_files = ["tls_cert", "tls_key", "http_listen", "ca_bundle"]
+            .iter()
+            .any(|k| t.starts_with(k));
         let is_table = line.starts_with("# [");
         if (is_key && !needs_files) || is_table {
             out.push_str(t);
@@ -44,7 +55,11 @@ fn leaves(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
     match v {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaves(&p, v, out);
             }
         }
@@ -66,19 +81,27 @@ fn every_config_key_is_documented_in_the_example() {
         } else if let Some(name) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             section = name.to_string();
         } else if let Some((k, _)) = t.split_once(" = ")
-            && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             documented.insert(format!("{section}.{k}"));
         }
     }
     let mut keys = BTreeSet::new();
-    leaves("", &serde_json::to_value(Config::default()).unwrap(), &mut keys);
+    leaves(
+        "",
+        &serde_json::to_value(Config::default()).unwrap(),
+        &mut keys,
+    );
     // Collections are empty by default; their element keys are checked by name.
     keys.remove("credentials");
     keys.insert("credentials.access_key".into());
     keys.insert("credentials.secret_key".into());
     keys.remove("encryption.buckets");
     let missing: Vec<_> = keys.iter().filter(|k| !documented.contains(*k)).collect();
-    assert!(missing.is_empty(), "keys missing from config.example.toml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys missing from config.example.toml: {missing:?}"
+    );
     assert!(documented.contains("encryption.buckets.legacy-archive.encrypt"));
 }

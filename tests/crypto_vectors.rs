@@ -46,7 +46,11 @@ fn h(s: &str) -> Vec<u8> {
 
 fn key(case: &Case) -> LessSafeKey {
     let k = h(&case.key);
-    let alg = if k.len() == 32 { &AES_256_GCM } else { &AES_128_GCM };
+    let alg = if k.len() == 32 {
+        &AES_256_GCM
+    } else {
+        &AES_128_GCM
+    };
     LessSafeKey::new(UnboundKey::new(alg, &k).expect("key"))
 }
 
@@ -61,7 +65,12 @@ fn wycheproof_aes_gcm() {
         for case in &group.tests {
             let iv = h(&case.iv);
             if group.iv_size != 96 {
-                assert!(Nonce::try_assume_unique_for_key(&iv).is_err(), "tc {} iv {}", case.id, group.iv_size);
+                assert!(
+                    Nonce::try_assume_unique_for_key(&iv).is_err(),
+                    "tc {} iv {}",
+                    case.id,
+                    group.iv_size
+                );
                 refused += 1;
                 continue;
             }
@@ -71,15 +80,28 @@ fn wycheproof_aes_gcm() {
             let nonce = || Nonce::try_assume_unique_for_key(&iv).expect("96-bit nonce");
             if case.result == "valid" {
                 let mut buf = h(&case.msg);
-                let tag = k.seal_in_place_separate_tag(nonce(), Aad::from(&aad), &mut buf).expect("seal");
+                let tag = k
+                    .seal_in_place_separate_tag(nonce(), Aad::from(&aad), &mut buf)
+                    .expect("seal");
                 buf.extend_from_slice(tag.as_ref());
-                assert_eq!(hex::encode(&buf), hex::encode(&expected), "tc {} seal", case.id);
-                let plain = k.open_in_place(nonce(), Aad::from(&aad), &mut buf).expect("open");
+                assert_eq!(
+                    hex::encode(&buf),
+                    hex::encode(&expected),
+                    "tc {} seal",
+                    case.id
+                );
+                let plain = k
+                    .open_in_place(nonce(), Aad::from(&aad), &mut buf)
+                    .expect("open");
                 assert_eq!(hex::encode(plain), case.msg, "tc {} open", case.id);
                 valid += 1;
             } else {
                 let mut buf = expected;
-                assert!(k.open_in_place(nonce(), Aad::from(&aad), &mut buf).is_err(), "tc {} accepted", case.id);
+                assert!(
+                    k.open_in_place(nonce(), Aad::from(&aad), &mut buf).is_err(),
+                    "tc {} accepted",
+                    case.id
+                );
                 invalid += 1;
             }
         }

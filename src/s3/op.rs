@@ -36,7 +36,9 @@ impl Target {
     pub fn bucket_and_key(&self) -> Result<(&str, &str), S3Error> {
         match (&self.bucket, &self.key) {
             (Some(b), Some(k)) => Ok((b, k)),
-            _ => Err(S3Error::invalid_request("This operation needs a bucket and an object key.")),
+            _ => Err(S3Error::invalid_request(
+                "This operation needs a bucket and an object key.",
+            )),
         }
     }
 

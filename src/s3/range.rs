@@ -39,19 +39,28 @@ pub fn resolve(header: Option<&str>, size: u64) -> ByteRange {
             None => ByteRange::Whole,
             Some(0) => ByteRange::Unsatisfiable,
             Some(_) if size == 0 => ByteRange::Unsatisfiable,
-            Some(n) => ByteRange::Part { start: size.saturating_sub(n), end: size - 1 },
+            Some(n) => ByteRange::Part {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            },
         },
         (false, true) => match num(first) {
             None => ByteRange::Whole,
             Some(start) if start >= size => ByteRange::Unsatisfiable,
-            Some(start) => ByteRange::Part { start, end: size - 1 },
+            Some(start) => ByteRange::Part {
+                start,
+                end: size - 1,
+            },
         },
         (false, false) => match (num(first), num(last)) {
             (Some(start), Some(end)) if start <= end => {
                 if start >= size {
                     ByteRange::Unsatisfiable
                 } else {
-                    ByteRange::Part { start, end: end.min(size - 1) }
+                    ByteRange::Part {
+                        start,
+                        end: end.min(size - 1),
+                    }
                 }
             }
             _ => ByteRange::Whole,
@@ -75,7 +84,10 @@ mod tests {
         assert_eq!(r("bytes=100-"), ByteRange::Unsatisfiable);
         assert_eq!(r("bytes=100-200"), ByteRange::Unsatisfiable);
         assert_eq!(r("bytes=-0"), ByteRange::Unsatisfiable);
-        assert_eq!(r("bytes=99999999999999999999999-"), ByteRange::Unsatisfiable);
+        assert_eq!(
+            r("bytes=99999999999999999999999-"),
+            ByteRange::Unsatisfiable
+        );
         assert_eq!(r("bytes=9-3"), ByteRange::Whole);
         assert_eq!(r("bytes=a-b"), ByteRange::Whole);
         assert_eq!(r("bytes=--1"), ByteRange::Whole);
