@@ -43,16 +43,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# N free loopback ports, asked from the kernel (port 0) and released at once.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
+. scripts/backends/lib.sh   # free_ports
 read -r CEPH_PORT CEPH_MON_PORT MOTO_PORT <<<"$(free_ports 3)"
 
 # Backends start in the background while the tests compile (~12 s of Ceph start

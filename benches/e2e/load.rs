@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! e2e-load --endpoint http://127.0.0.1:8333 --access-key AK --secret-key SK \
-//!     --bucket b --op put|get|mb --size 4096 --count 2000 --concurrency 16 [--prefix p]
+//!     --bucket b --op put|get|delete|mb --size 4096 --count 2000 --concurrency 16 [--prefix p]
 //! ```
 
 use std::sync::Arc;
@@ -195,6 +195,7 @@ async fn run(args: Args) -> Result<(), String> {
             (http::Method::PUT, Bytes::from(data))
         }
         "get" => (http::Method::GET, Bytes::new()),
+        "delete" => (http::Method::DELETE, Bytes::new()),
         other => return Err(format!("unknown --op {other}")),
     };
     let next = Arc::new(AtomicUsize::new(0));

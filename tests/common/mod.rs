@@ -6,8 +6,8 @@
 //! `./scripts/test.sh`, which starts Ceph RGW and moto and exports
 //! `SEALGATE_TEST_{CEPH,MOTO}_*`; without them a test prints `skipped: …` and passes,
 //! unless `SEALGATE_TEST_REQUIRE_BACKENDS=1` turns the absence into a failure (CI).
-//! Each binary uses only part of the harness, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Each binary uses only part of the harness, hence the `dead_code` and `unused_imports` allowances.
+#![allow(dead_code, unused_imports)]
 
 mod backend;
 mod clients;
