@@ -14,8 +14,8 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use http_body::{Body, Frame};
 use sealgate::crypto::{
-    BoxError, DataKey, DecryptBody, DecryptPlan, EncryptBody, Envelope, PartHeader, SegmentOpener, SegmentSealer,
-    WrappingKey,
+    BoxError, DataKey, DecryptBody, DecryptPlan, EncryptBody, Envelope, PartHeader, SegmentOpener,
+    SegmentSealer, WrappingKey,
 };
 
 const SIZES: [(usize, &str); 3] = [(4 << 10, "4KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
@@ -58,7 +58,12 @@ fn raw(c: &mut Criterion) {
             })
         });
         g.bench_function("aes-gcm", |b| {
-            b.iter(|| black_box(rc.encrypt_in_place_detached((&NONCE).into(), b"", &mut buf).unwrap()))
+            b.iter(|| {
+                black_box(
+                    rc.encrypt_in_place_detached((&NONCE).into(), b"", &mut buf)
+                        .unwrap(),
+                )
+            })
         });
         g.finish();
 
@@ -78,7 +83,9 @@ fn raw(c: &mut Criterion) {
                 || sealed.clone(),
                 |buf| {
                     let n = aws_lc_rs::aead::Nonce::assume_unique_for_key(NONCE);
-                    al.open_in_place(n, aws_lc_rs::aead::Aad::empty(), buf).unwrap().len()
+                    al.open_in_place(n, aws_lc_rs::aead::Aad::empty(), buf)
+                        .unwrap()
+                        .len()
                 },
                 BatchSize::LargeInput,
             )
@@ -88,7 +95,9 @@ fn raw(c: &mut Criterion) {
                 || sealed.clone(),
                 |buf| {
                     let n = ring::aead::Nonce::assume_unique_for_key(NONCE);
-                    rg.open_in_place(n, ring::aead::Aad::empty(), buf).unwrap().len()
+                    rg.open_in_place(n, ring::aead::Aad::empty(), buf)
+                        .unwrap()
+                        .len()
                 },
                 BatchSize::LargeInput,
             )
@@ -112,7 +121,10 @@ struct Chunks(VecDeque<Bytes>);
 impl Body for Chunks {
     type Data = Bytes;
     type Error = BoxError;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -204,7 +216,12 @@ fn format(c: &mut Criterion) {
     });
     g.bench_function("DecryptBody", |b| {
         b.iter(|| {
-            let frames = Chunks(cipher.chunks(SEG + 16).map(|c| cipher.slice_ref(c)).collect());
+            let frames = Chunks(
+                cipher
+                    .chunks(SEG + 16)
+                    .map(|c| cipher.slice_ref(c))
+                    .collect(),
+            );
             drain(DecryptBody::new(
                 frames,
                 dk.clone(),
@@ -235,10 +252,20 @@ fn format(c: &mut Criterion) {
         b.iter(|| Envelope::seal_new(&w, "k", &[5; 184], true, 65536, "bucket", "key").unwrap())
     });
     g.bench_function("decode+open (derived)", |b| {
-        b.iter(|| Envelope::decode(&text).unwrap().open(&w, "bucket", "key").unwrap())
+        b.iter(|| {
+            Envelope::decode(&text)
+                .unwrap()
+                .open(&w, "bucket", "key")
+                .unwrap()
+        })
     });
     g.bench_function("decode+open (wrapped)", |b| {
-        b.iter(|| Envelope::decode(&wrapped).unwrap().open(&w, "bucket", "key").unwrap())
+        b.iter(|| {
+            Envelope::decode(&wrapped)
+                .unwrap()
+                .open(&w, "bucket", "key")
+                .unwrap()
+        })
     });
     g.finish();
 }

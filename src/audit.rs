@@ -151,7 +151,10 @@ impl AuditLog {
 
     /// Same, with an explicit time (tests).
     pub fn record_at(&self, r: &AuditRecord<'_>, at: OffsetDateTime) -> Result<(), AuditError> {
-        let time = at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default();
+        let time = at
+            .to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default();
         let line = Line {
             time,
             request_id: r.request_id,
@@ -218,7 +221,8 @@ mod tests {
             ..rec
         };
         assert!(log.record_at(&failed, at).is_ok());
-        let text = String::from_utf8(buf.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        let text = String::from_utf8(buf.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         let Ok(v) = serde_json::from_str::<serde_json::Value>(lines[0]) else {

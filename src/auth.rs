@@ -82,13 +82,18 @@ enum Claim<'a> {
 
 fn claim(parts: &Parts) -> Result<Claim<'_>, AuthError> {
     let header = match parts.headers.get(http::header::AUTHORIZATION) {
-        Some(v) => Some(v.to_str().map_err(|_| AuthError::UnsupportedAuthorization)?),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| AuthError::UnsupportedAuthorization)?,
+        ),
         None => None,
     };
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
-    let v4_query = pairs
-        .iter()
-        .any(|p| p.name_is("X-Amz-Algorithm") || p.name_is("X-Amz-Signature") || p.name_is("X-Amz-Credential"));
+    let v4_query = pairs.iter().any(|p| {
+        p.name_is("X-Amz-Algorithm")
+            || p.name_is("X-Amz-Signature")
+            || p.name_is("X-Amz-Credential")
+    });
     let v2_query = pairs
         .iter()
         .any(|p| p.name_is("AWSAccessKeyId") || p.name_is("Signature"));

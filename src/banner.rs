@@ -12,7 +12,10 @@ pub fn render(e: &Endpoints) -> String {
     };
     let url = format!("{scheme}://{host}:{}", e.s3.port());
     let mut out = String::new();
-    out.push_str(&format!("sealgate {} is ready\n", env!("CARGO_PKG_VERSION")));
+    out.push_str(&format!(
+        "sealgate {} is ready\n",
+        env!("CARGO_PKG_VERSION")
+    ));
     out.push_str(&format!("  S3 endpoint:  {url}\n"));
     if let Some(h) = e.s3_http {
         out.push_str(&format!("  S3 (http):    http://{h}\n"));
@@ -24,7 +27,10 @@ pub fn render(e: &Endpoints) -> String {
     out.push_str(&format!("  access key:   {}\n", e.client_access_key));
     out.push_str(&format!("  secret key:   {}\n", e.client_secret_key));
     match &e.embedded_data_dir {
-        Some(dir) => out.push_str(&format!("  backend:      embedded, data in {}\n", dir.display())),
+        Some(dir) => out.push_str(&format!(
+            "  backend:      embedded, data in {}\n",
+            dir.display()
+        )),
         None => out.push_str(&format!("  backend:      {}\n", e.backend_endpoint)),
     }
     out.push_str("\nTry it:\n");
@@ -36,6 +42,8 @@ pub fn render(e: &Endpoints) -> String {
     out.push_str(&format!(
         "  aws --endpoint-url {url} s3 cp README.md s3://demo/README.md\n"
     ));
-    out.push_str(&format!("  aws --endpoint-url {url} s3 cp s3://demo/README.md -\n"));
+    out.push_str(&format!(
+        "  aws --endpoint-url {url} s3 cp s3://demo/README.md -\n"
+    ));
     out
 }

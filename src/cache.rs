@@ -52,7 +52,11 @@ pub struct BucketKey {
 
 impl BucketKey {
     /// A bucket key from outside the cache (tools, tests); it carries no cache lifetime.
-    pub fn new(plaintext: Zeroizing<[u8; DATA_KEY_LEN]>, ciphertext_blob: Vec<u8>, kms_key_id: String) -> Self {
+    pub fn new(
+        plaintext: Zeroizing<[u8; DATA_KEY_LEN]>,
+        ciphertext_blob: Vec<u8>,
+        kms_key_id: String,
+    ) -> Self {
         BucketKey {
             plaintext,
             ciphertext_blob,
@@ -143,7 +147,12 @@ impl BucketKeyCache {
     }
 
     /// A cache whose entry ages are measured on `clock`.
-    pub fn with_clock(kms: Arc<dyn Kms>, config: CacheConfig, metrics: CacheMetrics, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        kms: Arc<dyn Kms>,
+        config: CacheConfig,
+        metrics: CacheMetrics,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         BucketKeyCache {
             kms,
             write: build_cache(&config, &metrics),
@@ -166,7 +175,11 @@ impl BucketKeyCache {
     /// The bucket key new objects in `bucket` under `kms_key_id` are protected with.
     /// Call once per object key operation: each call counts in
     /// `sealgate_object_key_operations_total` (and in calls saved when it hits).
-    pub async fn key_for_write(&self, bucket: &str, kms_key_id: &str) -> Result<Arc<BucketKey>, KmsError> {
+    pub async fn key_for_write(
+        &self,
+        bucket: &str,
+        kms_key_id: &str,
+    ) -> Result<Arc<BucketKey>, KmsError> {
         let cache_key = WriteKey {
             bucket: bucket.to_owned(),
             kms_key_id: kms_key_id.to_owned(),
@@ -175,9 +188,16 @@ impl BucketKeyCache {
             .lookup(&self.write, cache_key, Side::Write, || async {
                 let context = EncryptionContext::for_bucket(bucket);
                 let generated = self
-                    .timed(KmsOp::GenerateDataKey, self.kms.generate_data_key(kms_key_id, &context))
+                    .timed(
+                        KmsOp::GenerateDataKey,
+                        self.kms.generate_data_key(kms_key_id, &context),
+                    )
                     .await?;
-                Ok(self.bucket_key(generated.plaintext, generated.ciphertext_blob, generated.key_id))
+                Ok(self.bucket_key(
+                    generated.plaintext,
+                    generated.ciphertext_blob,
+                    generated.key_id,
+                ))
             })
             .await?;
         if called_kms {
@@ -190,7 +210,12 @@ impl BucketKeyCache {
 
     /// The bucket key wrapped as `blob` under `kms_key_id` for `bucket`, unwrapped.
     /// Counted like [`BucketKeyCache::key_for_write`], once per call.
-    pub async fn key_for_read(&self, bucket: &str, kms_key_id: &str, blob: &[u8]) -> Result<Arc<BucketKey>, KmsError> {
+    pub async fn key_for_read(
+        &self,
+        bucket: &str,
+        kms_key_id: &str,
+        blob: &[u8],
+    ) -> Result<Arc<BucketKey>, KmsError> {
         let cache_key = ReadKey {
             bucket: bucket.to_owned(),
             kms_key_id: kms_key_id.to_owned(),
@@ -212,7 +237,12 @@ impl BucketKeyCache {
 
     /// A fresh KMS data key for one object (`bucket-key-enabled: false`): always one
     /// `GenerateDataKey` with the object's context, never cached.
-    pub async fn per_object_key(&self, bucket: &str, key: &str, kms_key_id: &str) -> Result<GeneratedKey, KmsError> {
+    pub async fn per_object_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        kms_key_id: &str,
+    ) -> Result<GeneratedKey, KmsError> {
         self.per_object_key_with(bucket, key, kms_key_id, &EncryptionContext::new())
             .await
     }
@@ -228,7 +258,10 @@ impl BucketKeyCache {
     ) -> Result<GeneratedKey, KmsError> {
         let context = object_context(bucket, key, extra);
         let generated = self
-            .timed(KmsOp::GenerateDataKey, self.kms.generate_data_key(kms_key_id, &context))
+            .timed(
+                KmsOp::GenerateDataKey,
+                self.kms.generate_data_key(kms_key_id, &context),
+            )
             .await?;
         self.metrics
             .record_object_key_op(KeyPath::PerObject, KeyOp::Encrypt, true);
@@ -267,7 +300,8 @@ impl BucketKeyCache {
 
     /// `DescribeKey` through the metrics, for readiness checks.
     pub async fn describe_key(&self, kms_key_id: &str) -> Result<KeyInfo, KmsError> {
-        self.timed(KmsOp::DescribeKey, self.kms.describe_key(kms_key_id)).await
+        self.timed(KmsOp::DescribeKey, self.kms.describe_key(kms_key_id))
+            .await
     }
 
     /// Runs moka's pending housekeeping (expiry, eviction notices) and refreshes the
@@ -275,8 +309,10 @@ impl BucketKeyCache {
     pub async fn sync_metrics(&self) {
         self.write.run_pending_tasks().await;
         self.read.run_pending_tasks().await;
-        self.metrics.set_entries(Side::Write, self.write.entry_count());
-        self.metrics.set_entries(Side::Read, self.read.entry_count());
+        self.metrics
+            .set_entries(Side::Write, self.write.entry_count());
+        self.metrics
+            .set_entries(Side::Read, self.read.entry_count());
     }
 
     /// Finds a live entry or makes one with `fetch`; returns whether this caller
@@ -352,7 +388,8 @@ impl BucketKeyCache {
             self.read.entry(read_key).or_insert(Arc::clone(key)).await;
         }
         self.read.run_pending_tasks().await;
-        self.metrics.set_entries(Side::Read, self.read.entry_count());
+        self.metrics
+            .set_entries(Side::Read, self.read.entry_count());
     }
 
     fn bucket_key(

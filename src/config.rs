@@ -342,11 +342,17 @@ impl Config {
     /// Layers defaults, the optional TOML file and the given environment variables
     /// (`SEALGATE_SECTION__KEY`), then validates. The environment is passed in, not
     /// read, so tests stay independent of the process environment.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
-                return Err(invalid("--config", format!("{}: no such file", file.display())));
+                return Err(invalid(
+                    "--config",
+                    format!("{}: no such file", file.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -403,7 +409,10 @@ impl Config {
             match uri.scheme_str() {
                 Some("http") | Some("https") => {}
                 _ => {
-                    return Err(invalid("backend.endpoint", "must start with http:// or https://"));
+                    return Err(invalid(
+                        "backend.endpoint",
+                        "must start with http:// or https://",
+                    ));
                 }
             }
             if uri.host().is_none() {
@@ -413,10 +422,16 @@ impl Config {
                 return Err(invalid("backend.endpoint", "must not have a path"));
             }
             if b.access_key.is_none() {
-                return Err(invalid("backend.access_key", "required with backend.endpoint"));
+                return Err(invalid(
+                    "backend.access_key",
+                    "required with backend.endpoint",
+                ));
             }
             if b.secret_key.is_none() {
-                return Err(invalid("backend.secret_key", "required with backend.endpoint"));
+                return Err(invalid(
+                    "backend.secret_key",
+                    "required with backend.endpoint",
+                ));
             }
         }
         if b.region.is_empty() {
@@ -425,17 +440,32 @@ impl Config {
         if let Some(ca) = &b.ca_bundle
             && !ca.is_file()
         {
-            return Err(invalid("backend.ca_bundle", format!("{}: no such file", ca.display())));
+            return Err(invalid(
+                "backend.ca_bundle",
+                format!("{}: no such file", ca.display()),
+            ));
         }
         for (i, c) in self.credentials.iter().enumerate() {
             if c.access_key.is_empty() {
-                return Err(invalid(format!("credentials[{i}].access_key"), "must not be empty"));
+                return Err(invalid(
+                    format!("credentials[{i}].access_key"),
+                    "must not be empty",
+                ));
             }
             if c.secret_key.is_empty() {
-                return Err(invalid(format!("credentials[{i}].secret_key"), "must not be empty"));
+                return Err(invalid(
+                    format!("credentials[{i}].secret_key"),
+                    "must not be empty",
+                ));
             }
-            if self.credentials[..i].iter().any(|o| o.access_key == c.access_key) {
-                return Err(invalid(format!("credentials[{i}].access_key"), "listed twice"));
+            if self.credentials[..i]
+                .iter()
+                .any(|o| o.access_key == c.access_key)
+            {
+                return Err(invalid(
+                    format!("credentials[{i}].access_key"),
+                    "listed twice",
+                ));
             }
         }
         if self.auth.max_clock_skew_secs == 0 {
@@ -460,7 +490,10 @@ impl Config {
                 .ok()
                 .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")));
             if !ok {
-                return Err(invalid("kms.endpoint", format!("{ep:?} is not an http(s) URL")));
+                return Err(invalid(
+                    "kms.endpoint",
+                    format!("{ep:?} is not an http(s) URL"),
+                ));
             }
         }
         validate_policy("encryption.default", &self.encryption.default)?;
@@ -473,7 +506,12 @@ impl Config {
         if self.limits.max_header_bytes < 1024 {
             return Err(invalid("limits.max_header_bytes", "must be at least 1024"));
         }
-        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
             return Err(invalid(
                 "log.level",
                 format!("{:?} is not a tracing filter", self.log.level),
@@ -489,7 +527,10 @@ impl Config {
 
     /// The policy for `bucket`.
     pub fn policy(&self, bucket: &str) -> &BucketPolicy {
-        self.encryption.buckets.get(bucket).unwrap_or(&self.encryption.default)
+        self.encryption
+            .buckets
+            .get(bucket)
+            .unwrap_or(&self.encryption.default)
     }
 
     /// Time limits as durations.
@@ -571,7 +612,11 @@ fn insert_path(node: &mut TomlNode, path: &[String], value: String) -> Result<()
             map.insert(last.clone(), TomlNode::Value(value));
             Ok(())
         }
-        [first, rest @ ..] => insert_path(map.entry(first.clone()).or_insert_with(toml_table), rest, value),
+        [first, rest @ ..] => insert_path(
+            map.entry(first.clone()).or_insert_with(toml_table),
+            rest,
+            value,
+        ),
     }
 }
 
@@ -618,7 +663,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -633,7 +681,11 @@ mod tests {
     fn environment_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "[server]\nlisten = \"127.0.0.1:1000\"\n[kms]\ntimeout_ms = 7\n").unwrap();
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"127.0.0.1:1000\"\n[kms]\ntimeout_ms = 7\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&f),
             env(&[
@@ -655,16 +707,31 @@ mod tests {
         assert!(e.to_string().starts_with("backend.endpoint:"), "{e}");
         let e = Config::load(None, env(&[("SEALGATE_SERVER__LISTEN", "nowhere")])).unwrap_err();
         assert!(e.to_string().contains("server.listen"), "{e}");
-        let e = Config::load(None, env(&[("SEALGATE_ENCRYPTION__DEFAULT__SEGMENT_SIZE", "1000")])).unwrap_err();
-        assert!(e.to_string().starts_with("encryption.default.segment_size:"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("SEALGATE_ENCRYPTION__DEFAULT__SEGMENT_SIZE", "1000")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("encryption.default.segment_size:"),
+            "{e}"
+        );
         let e = Config::load(None, env(&[("SEALGATE_SERVER__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(e.to_string().contains("no_such_key"), "{e}");
     }
 
     #[test]
     fn backend_endpoint_requires_credentials() {
-        let e = Config::load(None, env(&[("SEALGATE_BACKEND__ENDPOINT", "http://127.0.0.1:9000")])).unwrap_err();
-        assert_eq!(e.to_string(), "backend.access_key: required with backend.endpoint");
+        let e = Config::load(
+            None,
+            env(&[("SEALGATE_BACKEND__ENDPOINT", "http://127.0.0.1:9000")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "backend.access_key: required with backend.endpoint"
+        );
     }
 
     #[test]

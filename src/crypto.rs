@@ -31,7 +31,8 @@ pub use encrypt_body::{EncryptBody, EncryptError};
 pub use envelope::{Envelope, EnvelopeError};
 pub use keys::{DataKey, WrappingKey};
 pub use layout::{
-    ObjectLayout, RangePlan, object_ciphertext_len, object_plaintext_len, part_ciphertext_len, plan_range,
+    ObjectLayout, RangePlan, object_ciphertext_len, object_plaintext_len, part_ciphertext_len,
+    plan_range,
 };
 pub use part::{PartHeader, parse_part_header};
 pub use segment::{OpenError, SegmentOpener, SegmentSealer};
@@ -81,9 +82,12 @@ pub enum CryptoError {
 
 /// Checks that `segment_size` is one the format allows and returns its log2.
 pub fn segment_size_log2(segment_size: u32) -> Result<u8, CryptoError> {
-    if segment_size.is_power_of_two() && (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
+    if segment_size.is_power_of_two()
+        && (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
+    {
         // trailing_zeros of a u32 is at most 32, always fits a u8.
-        u8::try_from(segment_size.trailing_zeros()).map_err(|_| CryptoError::BadSegmentSize(segment_size))
+        u8::try_from(segment_size.trailing_zeros())
+            .map_err(|_| CryptoError::BadSegmentSize(segment_size))
     } else {
         Err(CryptoError::BadSegmentSize(segment_size))
     }

@@ -34,14 +34,16 @@ const OBJECTS_DIR: &str = "objects";
 impl EmbeddedBackend {
     /// Creates the data directory if needed and starts serving on 127.0.0.1.
     pub async fn start(data_dir: &Path) -> Result<EmbeddedBackend, EmbeddedError> {
-        let err = |what: &str, e: std::io::Error| EmbeddedError(format!("{}: {what}: {e}", data_dir.display()));
+        let err = |what: &str, e: std::io::Error| {
+            EmbeddedError(format!("{}: {what}: {e}", data_dir.display()))
+        };
         create_private_dir(data_dir).map_err(|e| err("cannot create", e))?;
         let objects = data_dir.join(OBJECTS_DIR);
         std::fs::create_dir_all(&objects).map_err(|e| err("cannot create objects dir", e))?;
-        let (access_key, secret_key) =
-            load_or_create_credentials(&data_dir.join(CREDENTIALS_FILE)).map_err(|e| err("credentials", e))?;
-        let fs =
-            s3s_fs::FileSystem::new(&objects).map_err(|e| EmbeddedError(format!("{}: {e:?}", objects.display())))?;
+        let (access_key, secret_key) = load_or_create_credentials(&data_dir.join(CREDENTIALS_FILE))
+            .map_err(|e| err("credentials", e))?;
+        let fs = s3s_fs::FileSystem::new(&objects)
+            .map_err(|e| EmbeddedError(format!("{}: {e:?}", objects.display())))?;
         let service = {
             let mut b = s3s::service::S3ServiceBuilder::new(fs);
             b.set_auth(s3s::auth::SimpleAuth::from_single(
@@ -73,7 +75,8 @@ impl EmbeddedBackend {
                     let _ = conn.await;
                 });
             }
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
         });
         Ok(EmbeddedBackend {
             endpoint: format!("http://{addr}"),
@@ -128,7 +131,9 @@ fn load_or_create_credentials(path: &Path) -> std::io::Result<(String, String)> 
     const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let pick = |set: &[u8], n: usize, rng: &mut rand::rngs::ThreadRng| -> String {
-        (0..n).map(|_| set[rng.random_range(0..set.len())] as char).collect()
+        (0..n)
+            .map(|_| set[rng.random_range(0..set.len())] as char)
+            .collect()
     };
     let access = format!("SG{}", pick(ALNUM, 18, &mut rng));
     let secret = pick(SECRET, 40, &mut rng);

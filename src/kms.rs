@@ -42,7 +42,11 @@ pub type KmsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KmsError>> + S
 pub trait Kms: Send + Sync {
     /// A fresh random data key, in plaintext and wrapped under `key_id`, bound to
     /// `context` (AWS `GenerateDataKey` with `KeySpec: AES_256`).
-    fn generate_data_key<'a>(&'a self, key_id: &'a str, context: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey>;
+    fn generate_data_key<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, GeneratedKey>;
 
     /// Unwraps `blob`, which must have been made under `key_id` with exactly
     /// `context` (AWS `Decrypt`); anything else is [`KmsError::InvalidCiphertext`].
@@ -99,19 +103,28 @@ pub enum KmsBuildError {
     #[error("{0}")]
     Aws(#[from] aws::AwsKmsConfigError),
     #[error("{key}: {problem}")]
-    Missing { key: &'static str, problem: &'static str },
+    Missing {
+        key: &'static str,
+        problem: &'static str,
+    },
 }
 
 /// Builds the configured backend. `env` carries the caller's view of the AWS
 /// credential variables (this module never reads the environment itself); they are
 /// used only where the config leaves a value unset.
-pub fn from_config(config: &crate::config::KmsConfig, env: &aws::AwsEnv) -> Result<Arc<dyn Kms>, KmsBuildError> {
+pub fn from_config(
+    config: &crate::config::KmsConfig,
+    env: &aws::AwsEnv,
+) -> Result<Arc<dyn Kms>, KmsBuildError> {
     match config.kind {
         crate::config::KmsKind::Local => {
-            let path = config.master_key_file.as_deref().ok_or(KmsBuildError::Missing {
-                key: "kms.master_key_file",
-                problem: "required for kind = \"local\"",
-            })?;
+            let path = config
+                .master_key_file
+                .as_deref()
+                .ok_or(KmsBuildError::Missing {
+                    key: "kms.master_key_file",
+                    problem: "required for kind = \"local\"",
+                })?;
             Ok(Arc::new(local::LocalKms::open_or_create(path)?))
         }
         crate::config::KmsKind::Aws => {

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             init_tracing(&config);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("sealgate: cannot start the runtime: {e}");

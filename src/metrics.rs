@@ -3,7 +3,8 @@
 //! registered into the same registry.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Request, byte, auth and upstream metrics.
@@ -46,7 +47,8 @@ impl Metrics {
                 "Time from request head to response head, by operation",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
             ]),
             &["op"],
         )
@@ -56,8 +58,11 @@ impl Metrics {
             "Request body bytes received from clients (after aws-chunked decoding)",
         )
         .expect("static metric definition");
-        let bytes_out = IntCounter::new("sealgate_bytes_sent_total", "Response body bytes sent to clients")
-            .expect("static metric definition");
+        let bytes_out = IntCounter::new(
+            "sealgate_bytes_sent_total",
+            "Response body bytes sent to clients",
+        )
+        .expect("static metric definition");
         let auth_failures = IntCounterVec::new(
             Opts::new(
                 "sealgate_auth_failures_total",
@@ -83,9 +88,10 @@ impl Metrics {
         )
         .expect("static metric definition");
         let connections_open =
-            IntGauge::new("sealgate_connections_open", "Open client connections").expect("static metric definition");
-        let in_flight =
-            IntGauge::new("sealgate_requests_in_flight", "Requests being served").expect("static metric definition");
+            IntGauge::new("sealgate_connections_open", "Open client connections")
+                .expect("static metric definition");
+        let in_flight = IntGauge::new("sealgate_requests_in_flight", "Requests being served")
+            .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),

@@ -79,14 +79,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(_) => None,
     };
     let (endpoint, access_key, secret_key) = match (&embedded, &config.backend) {
-        (Some(e), _) => (e.endpoint.clone(), e.access_key.clone(), e.secret_key.clone()),
+        (Some(e), _) => (
+            e.endpoint.clone(),
+            e.access_key.clone(),
+            e.secret_key.clone(),
+        ),
         (None, b) => (
             b.endpoint.clone().unwrap_or_default(),
             b.access_key.clone().unwrap_or_default(),
             b.secret_key.clone().unwrap_or_default(),
         ),
     };
-    let backend = Backend::new(&config.backend, &endpoint, &access_key, &secret_key).map_err(StartError::Config)?;
+    let backend = Backend::new(&config.backend, &endpoint, &access_key, &secret_key)
+        .map_err(StartError::Config)?;
     let client_pairs: Vec<(String, String)> = if config.credentials.is_empty() {
         vec![(access_key.clone(), secret_key.clone())]
     } else {
@@ -205,18 +210,24 @@ fn build_key_cache(config: &Config, metrics: &Metrics) -> Result<Arc<BucketKeyCa
             .as_ref()
             .and_then(|p| p.parent().map(|d| d.to_path_buf()))
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StartError::Config(format!("embedded.data_dir: {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StartError::Config(format!("embedded.data_dir: {}: {e}", dir.display()))
+            })?;
         }
     }
     let env = crate::kms::aws::AwsEnv {
         access_key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
-        secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(zeroize::Zeroizing::new),
-        session_token: std::env::var("AWS_SESSION_TOKEN").ok().map(zeroize::Zeroizing::new),
+        secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+            .ok()
+            .map(zeroize::Zeroizing::new),
+        session_token: std::env::var("AWS_SESSION_TOKEN")
+            .ok()
+            .map(zeroize::Zeroizing::new),
     };
-    let kms = crate::kms::from_config(&kms_config, &env).map_err(|e| StartError::Config(e.to_string()))?;
-    let cache_metrics =
-        CacheMetrics::register(&metrics.registry).map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+    let kms = crate::kms::from_config(&kms_config, &env)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let cache_metrics = CacheMetrics::register(&metrics.registry)
+        .map_err(|e| StartError::Config(format!("metrics: {e}")))?;
     Ok(Arc::new(BucketKeyCache::new(
         kms,
         CacheConfig::from_kms_config(&kms_config),

@@ -37,7 +37,10 @@ pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";
 pub const X_AMZ_ID_2: &str = "x-amz-id-2";
 
 /// Serves one request; never fails at the HTTP level (errors are S3 XML responses).
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<BoxBody>, Infallible> {
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody>, Infallible> {
     let started = Instant::now();
     let request_id = new_request_id();
     state.metrics.in_flight.inc();
@@ -104,7 +107,11 @@ async fn serve(
         vhost_bucket,
     };
     let verified = auth::verify(&parts, &ctx).inspect_err(|e| {
-        state.metrics.auth_failures.with_label_values(&[e.reason()]).inc();
+        state
+            .metrics
+            .auth_failures
+            .with_label_values(&[e.reason()])
+            .inc();
     })?;
     auth::strip_client_auth(&mut parts, &verified);
     let rc = RequestContext {
@@ -136,15 +143,15 @@ fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Resu
     );
     if chunked && !aws_chunked_with_length {
         if needs_length {
-            return Err(
-                S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
-                    .with_header(http::header::CONNECTION, HeaderValue::from_static("close")),
-            );
+            return Err(S3Error::missing_content_length(
+                "You must provide the Content-Length HTTP header.",
+            )
+            .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
         }
-        return Err(
-            S3Error::invalid_request("Transfer-Encoding: chunked is not supported; send Content-Length.")
-                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")),
-        );
+        return Err(S3Error::invalid_request(
+            "Transfer-Encoding: chunked is not supported; send Content-Length.",
+        )
+        .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
     }
     if needs_length && !has_length && !chunked {
         return Err(S3Error::missing_content_length(
@@ -181,7 +188,10 @@ pub fn error_response(
     let mut resp = Response::new(body);
     *resp.status_mut() = err.status;
     let headers = resp.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     if *method != http::Method::HEAD {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     }

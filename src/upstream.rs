@@ -38,12 +38,20 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(cfg: &BackendConfig, endpoint: &str, access_key: &str, secret_key: &str) -> Result<Backend, String> {
+    pub fn new(
+        cfg: &BackendConfig,
+        endpoint: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Result<Backend, String> {
         let uri: Uri = endpoint
             .parse()
             .map_err(|_| format!("backend.endpoint: {endpoint:?} is not a URL"))?;
         let scheme = uri.scheme().cloned().ok_or("backend.endpoint: no scheme")?;
-        let authority = uri.authority().cloned().ok_or("backend.endpoint: no host")?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or("backend.endpoint: no host")?;
         let client = client::build_client(
             cfg.ca_bundle.as_deref(),
             Duration::from_secs(cfg.connect_timeout_secs),
@@ -70,7 +78,9 @@ impl Backend {
     ) -> Result<(Uri, HeaderValue), UpstreamError> {
         let key_path = key.map(sign::encode_key).unwrap_or_default();
         let (host, path) = match (self.style, bucket) {
-            (AddressingStyle::Virtual, Some(b)) => (format!("{b}.{}", self.authority), format!("/{key_path}")),
+            (AddressingStyle::Virtual, Some(b)) => {
+                (format!("{b}.{}", self.authority), format!("/{key_path}"))
+            }
             (_, Some(b)) => {
                 let b = sign::encode_key(b);
                 if key.is_some() {
@@ -97,7 +107,10 @@ impl Backend {
     }
 
     /// Signs and sends; the caller has set URI, Host and the forwarded headers.
-    pub async fn send(&self, mut req: Request<UpstreamBody>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        mut req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         self.signer
             .sign(&mut req, SystemTime::now())
             .map_err(|e| UpstreamError::Build(e.to_string()))?;

@@ -18,7 +18,8 @@ use sealgate::auth::canonical::uri_encode;
 use sealgate::auth::chunked::ChunkedDecoder;
 use sealgate::auth::signing::{self, ChunkSigner, SigningKey};
 use sealgate::auth::{
-    AuthError, AuthMethod, ChecksumAlgorithm, CredentialStore, DEFAULT_MAX_SKEW, VerifyContext, date, sigv4, verify,
+    AuthError, AuthMethod, ChecksumAlgorithm, CredentialStore, DEFAULT_MAX_SKEW, VerifyContext,
+    date, sigv4, verify,
 };
 use serde_json::Value;
 
@@ -62,11 +63,16 @@ fn parse_http(text: &str) -> (Parts, Vec<u8>) {
         let (name, value) = line.split_once(':').expect("header line");
         headers.push((name.to_string(), value.trim().to_string()));
     }
-    let mut b = http::Request::builder().method(method).uri(encode_raw_target(target));
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(encode_raw_target(target));
     for (n, v) in &headers {
         b = b.header(n.as_str(), v.as_str());
     }
-    (b.body(()).expect("request").into_parts().0, body.as_bytes().to_vec())
+    (
+        b.body(()).expect("request").into_parts().0,
+        body.as_bytes().to_vec(),
+    )
 }
 
 /// Whether generic SigV4 path normalisation (dot segments, duplicate slashes) would
@@ -105,13 +111,17 @@ fn aws_c_auth_suite() {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let context: Value = serde_json::from_str(&read(&case.join("context.json"))).expect("context");
-        let secret = context["credentials"]["secret_access_key"].as_str().expect("secret");
+        let context: Value =
+            serde_json::from_str(&read(&case.join("context.json"))).expect("context");
+        let secret = context["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret");
         let normalize = context["normalize"].as_bool().unwrap_or(false);
         let sign_body = context["sign_body"].as_bool().unwrap_or(false);
         let omit_token = context["omit_session_token"].as_bool().unwrap_or(false);
         for variant in ["header", "query"] {
-            let (mut parts, body) = parse_http(&read(&case.join(format!("{variant}-signed-request.txt"))));
+            let (mut parts, body) =
+                parse_http(&read(&case.join(format!("{variant}-signed-request.txt"))));
             if normalize && normalization_changes(parts.uri.path()) {
                 // Generic (non-S3) path normalisation: S3 keeps `.`/`..`/`//` in keys.
                 skipped.push(format!("{name}/{variant}"));
@@ -141,7 +151,10 @@ fn aws_c_auth_suite() {
                 "{name}/{variant}: canonical request"
             );
             let expected_sts = read(&case.join(format!("{variant}-string-to-sign.txt")));
-            assert_eq!(d.string_to_sign, expected_sts, "{name}/{variant}: string to sign");
+            assert_eq!(
+                d.string_to_sign, expected_sts,
+                "{name}/{variant}: string to sign"
+            );
             let expected_sig = read(&case.join(format!("{variant}-signature.txt")));
             assert_eq!(
                 hex::encode(d.expected),
@@ -157,7 +170,10 @@ fn aws_c_auth_suite() {
                 sigv4::presigned_details(&parts, secret, Some(&body_hash))
             }
             .expect("details");
-            assert!(!d.matches(), "{name}/{variant}: accepted after flipping a host byte");
+            assert!(
+                !d.matches(),
+                "{name}/{variant}: accepted after flipping a host byte"
+            );
             checked += 1;
         }
     }
@@ -239,7 +255,9 @@ fn parts_of(request: &Value, extra: &[(&str, String)]) -> Parts {
     } else {
         format!("{path}?{}", query.join("&"))
     };
-    let mut b = http::Request::builder().method(s(&request["method"])).uri(target);
+    let mut b = http::Request::builder()
+        .method(s(&request["method"]))
+        .uri(target);
     for h in request["headers"].as_array().expect("headers") {
         b = b.header(s(&h[0]), s(&h[1]));
     }
@@ -263,13 +281,20 @@ struct Frames(VecDeque<Bytes>);
 impl Body for Frames {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
     }
 }
 
 /// Streams `wire`, cut at `cuts`, through a VerifiedBody; returns what it released.
-fn stream(spec: sealgate::auth::BodySpec, wire: &[u8], cuts: &[usize]) -> (Vec<u8>, BodyOutcome, bool) {
+fn stream(
+    spec: sealgate::auth::BodySpec,
+    wire: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, BodyOutcome, bool) {
     let mut frames = VecDeque::new();
     let mut start = 0;
     for &c in cuts.iter().chain(std::iter::once(&wire.len())) {
@@ -333,13 +358,20 @@ fn s3_doc_authorization_header_cases() {
         // The AWS page prints the header without spaces after the commas: same result.
         let compact = auth.replace(", ", ",");
         let p = parts_of(&c["request"], &[("authorization", compact)]);
-        assert!(verify(&p, &ctx(&store, now)).is_ok(), "{name}: compact form");
+        assert!(
+            verify(&p, &ctx(&store, now)).is_ok(),
+            "{name}: compact form"
+        );
 
         // The body, whole and one byte at a time.
         let body = body_of(&c["request"]["body"]);
         for cuts in [vec![], every_byte(body.len())] {
             let (out, outcome, clean) = stream(v.body.clone(), &body, &cuts);
-            assert!(clean && outcome.error().is_none(), "{name}: {:?}", outcome.error());
+            assert!(
+                clean && outcome.error().is_none(),
+                "{name}: {:?}",
+                outcome.error()
+            );
             assert_eq!(out, body);
         }
         if !body.is_empty() {
@@ -374,7 +406,9 @@ fn s3_doc_presigned_url() {
     let store = doc_store(&doc);
     let c = case(&doc, "presigned-get-object");
     let url = s(&c["url"]);
-    let target = url.strip_prefix("https://examplebucket.s3.amazonaws.com").expect("url");
+    let target = url
+        .strip_prefix("https://examplebucket.s3.amazonaws.com")
+        .expect("url");
     let build = |target: &str| {
         http::Request::builder()
             .method("GET")
@@ -403,9 +437,15 @@ fn s3_doc_presigned_url() {
     );
     let sig = s(&c["signature"]);
     let p = build(&target.replace(sig, &flip_hex(sig, 63)));
-    assert_eq!(verify(&p, &ctx(&store, t)).err(), Some(AuthError::SignatureMismatch));
+    assert_eq!(
+        verify(&p, &ctx(&store, t)).err(),
+        Some(AuthError::SignatureMismatch)
+    );
     let p = build(&target.replace("test.txt", "test.txT"));
-    assert_eq!(verify(&p, &ctx(&store, t)).err(), Some(AuthError::SignatureMismatch));
+    assert_eq!(
+        verify(&p, &ctx(&store, t)).err(),
+        Some(AuthError::SignatureMismatch)
+    );
 }
 
 /// The wire bytes of an aws-chunked case, built from its chunks and trailer.
@@ -424,7 +464,9 @@ fn framed(c: &Value) -> Vec<u8> {
         for h in t["headers"].as_array().expect("trailer headers") {
             wire.extend_from_slice(format!("{}:{}\r\n", s(&h[0]), s(&h[1])).as_bytes());
         }
-        wire.extend_from_slice(format!("x-amz-trailer-signature:{}\r\n", s(&t["signature"])).as_bytes());
+        wire.extend_from_slice(
+            format!("x-amz-trailer-signature:{}\r\n", s(&t["signature"])).as_bytes(),
+        );
     }
     wire.extend_from_slice(b"\r\n");
     wire
@@ -438,8 +480,16 @@ fn s3_doc_aws_chunked_uploads() {
         let c = case(&doc, name);
         let wire = framed(c);
         let fb = &c["framed_body"];
-        assert_eq!(Some(wire.len() as u64), fb["length"].as_u64(), "{name}: framed length");
-        assert_eq!(signing::sha256_hex(&wire), s(&fb["sha256"]), "{name}: framed sha256");
+        assert_eq!(
+            Some(wire.len() as u64),
+            fb["length"].as_u64(),
+            "{name}: framed length"
+        );
+        assert_eq!(
+            signing::sha256_hex(&wire),
+            s(&fb["sha256"]),
+            "{name}: framed sha256"
+        );
         let mut extra = vec![("authorization", s(&c["seed"]["authorization"]).to_string())];
         let has_length = c["request"]["headers"]
             .as_array()
@@ -464,7 +514,10 @@ fn s3_doc_aws_chunked_uploads() {
         let expected = vec![b'a'; 66_560];
 
         // Whole, one byte at a time, and cut inside the first and second chunk headers.
-        let second_header = wire.windows(4).position(|w| w == b"400;").expect("second header");
+        let second_header = wire
+            .windows(4)
+            .position(|w| w == b"400;")
+            .expect("second header");
         let splits = [
             vec![],
             every_byte(wire.len()),
@@ -492,20 +545,36 @@ fn s3_doc_aws_chunked_uploads() {
         mutants.push(("data byte".into(), m));
         for chunk in c["chunks"].as_array().expect("chunks") {
             let sig = s(&chunk["signature"]);
-            mutants.push((format!("chunk signature {sig}"), replace(&wire, sig, &flip_hex(sig, 5))));
+            mutants.push((
+                format!("chunk signature {sig}"),
+                replace(&wire, sig, &flip_hex(sig, 5)),
+            ));
         }
         if let Some(t) = c.get("trailer") {
-            mutants.push(("trailer value".into(), replace(&wire, "sOO8/Q==", "sOO8/A==")));
+            mutants.push((
+                "trailer value".into(),
+                replace(&wire, "sOO8/Q==", "sOO8/A=="),
+            ));
             let sig = s(&t["signature"]);
-            mutants.push(("trailer signature".into(), replace(&wire, sig, &flip_hex(sig, 0))));
+            mutants.push((
+                "trailer signature".into(),
+                replace(&wire, sig, &flip_hex(sig, 0)),
+            ));
             let errata = s(&c["known_doc_errata"][0]["value_quoted_by_third_parties"]);
             mutants.push(("doc errata signature".into(), replace(&wire, sig, errata)));
         }
         for (what, m) in mutants {
             let (out, outcome, clean) = stream(v.body.clone(), &m, &[]);
             assert!(!clean, "{name}: {what} accepted");
-            assert!(out.len() < expected.len(), "{name}: {what}: final data released");
-            assert_eq!(outcome.error(), Some(AuthError::SignatureMismatch), "{name}: {what}");
+            assert!(
+                out.len() < expected.len(),
+                "{name}: {what}: final data released"
+            );
+            assert_eq!(
+                outcome.error(),
+                Some(AuthError::SignatureMismatch),
+                "{name}: {what}"
+            );
         }
         // A decoded length that disagrees with the chunks.
         let short = parts_of(&c["request"], &extra);
@@ -557,7 +626,10 @@ fn aws_c_auth_trailing_headers_signature() {
         s(&trailer["canonical_trailers"]).as_bytes()
     );
     let wire = framed(c);
-    for cuts in [vec![wire.len()], vec![1, 2, 3, 65_600, 66_700, wire.len() - 30]] {
+    for cuts in [
+        vec![wire.len()],
+        vec![1, 2, 3, 65_600, 66_700, wire.len() - 30],
+    ] {
         let mut d = ChunkedDecoder::new(Some(signer.clone()), true, 1 << 20);
         let mut out = Vec::new();
         let mut start = 0;
@@ -576,10 +648,16 @@ fn aws_c_auth_trailing_headers_signature() {
     let bad = replace(&wire, "2nd", "2ND");
     let mut d = ChunkedDecoder::new(Some(signer.clone()), true, 1 << 20);
     let mut out = Vec::new();
-    assert_eq!(d.decode(Bytes::from(bad), &mut out), Err(AuthError::SignatureMismatch));
+    assert_eq!(
+        d.decode(Bytes::from(bad), &mut out),
+        Err(AuthError::SignatureMismatch)
+    );
     let bad = replace(&wire, sig, &flip_hex(sig, 63));
     let mut d = ChunkedDecoder::new(Some(signer), true, 1 << 20);
-    assert_eq!(d.decode(Bytes::from(bad), &mut out), Err(AuthError::SignatureMismatch));
+    assert_eq!(
+        d.decode(Bytes::from(bad), &mut out),
+        Err(AuthError::SignatureMismatch)
+    );
 }
 
 #[test]
@@ -587,10 +665,16 @@ fn s3_doc_post_policy_signature() {
     let doc = doc();
     let c = case(&doc, "post-object-policy");
     let key = SigningKey::derive(&secret(&doc), "20151229", "us-east-1", "s3");
-    assert_eq!(hex::encode(key.expose_for_tests()), s(&c["signing_key_hex"]));
+    assert_eq!(
+        hex::encode(key.expose_for_tests()),
+        s(&c["signing_key_hex"])
+    );
     let sig = key.sign(s(&c["policy_base64"]).as_bytes());
     assert_eq!(hex::encode(sig), s(&c["signature"]));
     let mut tampered = s(&c["policy_base64"]).to_string();
     tampered.push('=');
-    assert_ne!(hex::encode(key.sign(tampered.as_bytes())), s(&c["signature"]));
+    assert_ne!(
+        hex::encode(key.sign(tampered.as_bytes())),
+        s(&c["signature"])
+    );
 }

@@ -16,7 +16,13 @@ const BUCKET: &str = "badinput";
 const TIME_FMT: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
 
-fn chunked_put(p: &Proxy, key: &str, data: &[u8], chunk: usize, mutate: impl FnOnce(&mut Vec<u8>, &mut Req)) -> Req {
+fn chunked_put(
+    p: &Proxy,
+    key: &str,
+    data: &[u8],
+    chunk: usize,
+    mutate: impl FnOnce(&mut Vec<u8>, &mut Req),
+) -> Req {
     chunked_put_with(p, key, data, chunk, true, mutate)
 }
 
@@ -32,11 +38,19 @@ fn chunked_put_with(
     let now = SystemTime::now();
     let stamp = time::OffsetDateTime::from(now).format(TIME_FMT).unwrap();
     let date = &stamp[..8];
-    let mut req = Req::new("PUT", &format!("/{BUCKET}/{key}"), b"").header("content-encoding", "aws-chunked");
+    let mut req =
+        Req::new("PUT", &format!("/{BUCKET}/{key}"), b"").header("content-encoding", "aws-chunked");
     if decoded_length {
         req = req.header("x-amz-decoded-content-length", &data.len().to_string());
     }
-    let mut req = sign_header(req, &host, &p.ak, &p.sk, now, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    let mut req = sign_header(
+        req,
+        &host,
+        &p.ak,
+        &p.sk,
+        now,
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    );
     let auth = req
         .headers
         .iter()
@@ -85,7 +99,9 @@ fn trailer_put(p: &Proxy, key: &str, data: &[u8], trailer_value: &str) -> Req {
     );
     let mut body = format!("{:x}\r\n", data.len()).into_bytes();
     body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{trailer_value}\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("\r\n0\r\nx-amz-checksum-crc32:{trailer_value}\r\n\r\n").as_bytes(),
+    );
     req.body = body;
     req
 }
@@ -129,7 +145,11 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     let put = |key: &str| Req::new("PUT", &format!("/{BUCKET}/{key}"), &body);
     let signed = |r: Req| sign_header(r, &host, &ak, &sk, now, &good_hash);
     let mut cases: Vec<Case> = Vec::new();
-    let mut add = |name: &'static str, key: &str, req: Vec<u8>, status: u16, codes: &'static [&'static str]| {
+    let mut add = |name: &'static str,
+                   key: &str,
+                   req: Vec<u8>,
+                   status: u16,
+                   codes: &'static [&'static str]| {
         cases.push(Case {
             name,
             bytes: req,
@@ -144,7 +164,9 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "no auth",
         "k01",
-        put("k01").header("x-amz-content-sha256", &good_hash).raw(&host, true),
+        put("k01")
+            .header("x-amz-content-sha256", &good_hash)
+            .raw(&host, true),
         403,
         &["AccessDenied"],
     );
@@ -179,21 +201,45 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "expired presigned PUT",
         "k06",
-        presign(put("k06"), &host, &ak, &sk, now - 10 * min, Duration::from_secs(60)).raw(&host, true),
+        presign(
+            put("k06"),
+            &host,
+            &ak,
+            &sk,
+            now - 10 * min,
+            Duration::from_secs(60),
+        )
+        .raw(&host, true),
         403,
         &["AccessDenied"],
     );
     add(
         "presigned PUT from the future",
         "k07",
-        presign(put("k07"), &host, &ak, &sk, now + 60 * min, Duration::from_secs(3600)).raw(&host, true),
+        presign(
+            put("k07"),
+            &host,
+            &ak,
+            &sk,
+            now + 60 * min,
+            Duration::from_secs(3600),
+        )
+        .raw(&host, true),
         403,
         &["AccessDenied", "RequestTimeTooSkewed"],
     );
     add(
         "presign expiry over 7 days",
         "k08",
-        presign(put("k08"), &host, &ak, &sk, now, Duration::from_secs(604_801)).raw(&host, true),
+        presign(
+            put("k08"),
+            &host,
+            &ak,
+            &sk,
+            now,
+            Duration::from_secs(604_801),
+        )
+        .raw(&host, true),
         400,
         &["AuthorizationQueryParametersError"],
     );
@@ -209,7 +255,11 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k10",
         sign_header(put("k10"), &host, &ak, &sk, now, "zz").raw(&host, true),
         400,
-        &["InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"],
+        &[
+            "InvalidArgument",
+            "InvalidRequest",
+            "XAmzContentSHA256Mismatch",
+        ],
     );
     let md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
     add(
@@ -343,7 +393,11 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
             .header("x-amz-content-sha256", &good_hash)
             .raw(&host, true),
         400,
-        &["AuthorizationHeaderMalformed", "InvalidArgument", "InvalidRequest"],
+        &[
+            "AuthorizationHeaderMalformed",
+            "InvalidArgument",
+            "InvalidRequest",
+        ],
     );
     add(
         "unsupported algorithm",
@@ -377,7 +431,10 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k27",
         put("k27")
             .header("date", &httpdate(now))
-            .header("authorization", &format!("AWS {ak}:AAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+            .header(
+                "authorization",
+                &format!("AWS {ak}:AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            )
             .raw(&host, true),
         403,
         &["SignatureDoesNotMatch"],
@@ -414,7 +471,11 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "chunk signature forged",
         "k30",
         chunked_put(&p, "k30", &body, 8, |b, _| {
-            let i = b.windows(16).position(|w| w == b"chunk-signature=").unwrap() + 16;
+            let i = b
+                .windows(16)
+                .position(|w| w == b"chunk-signature=")
+                .unwrap()
+                + 16;
             b[i] = if b[i] == b'0' { b'1' } else { b'0' };
         })
         .raw(&host, true),
@@ -578,14 +639,21 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     add(
         "key longer than 1024 bytes",
         "k47",
-        signed(Req::new("PUT", &format!("/{BUCKET}/k47{}", "x".repeat(1100)), &body)).raw(&host, true),
+        signed(Req::new(
+            "PUT",
+            &format!("/{BUCKET}/k47{}", "x".repeat(1100)),
+            &body,
+        ))
+        .raw(&host, true),
         400,
         &["KeyTooLongError"],
     );
     add(
         "unsupported transfer coding",
         "k48",
-        signed(put("k48")).header("transfer-encoding", "gzip").raw(&host, false),
+        signed(put("k48"))
+            .header("transfer-encoding", "gzip")
+            .raw(&host, false),
         400,
         &[],
     );
@@ -609,7 +677,9 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
     cases.push(Case {
         name: "body shorter than Content-Length",
         key: "k39".into(),
-        bytes: signed(put("k39")).header("content-length", "100").raw(&host, false),
+        bytes: signed(put("k39"))
+            .header("content-length", "100")
+            .raw(&host, false),
         status: 400,
         codes: &["IncompleteBody", "RequestTimeout"],
         half_close: true,
@@ -622,8 +692,10 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
             None => c.codes.is_empty(),
             Some(a) => {
                 let code = code_of(&a.body);
-                let status_ok = a.status == c.status || (c.codes.is_empty() && (400..500).contains(&a.status));
-                let code_ok = c.codes.is_empty() || code.as_deref().is_some_and(|k| c.codes.contains(&k));
+                let status_ok =
+                    a.status == c.status || (c.codes.is_empty() && (400..500).contains(&a.status));
+                let code_ok =
+                    c.codes.is_empty() || code.as_deref().is_some_and(|k| c.codes.contains(&k));
                 status_ok && code_ok
             }
         };

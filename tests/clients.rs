@@ -13,7 +13,8 @@
 mod common;
 
 use common::{
-    Backend, BackendKind, Client, ClientEnv, ProxyOptions, random_bytes, sha256_file, target_for, unique_bucket,
+    Backend, BackendKind, Client, ClientEnv, ProxyOptions, random_bytes, sha256_file, target_for,
+    unique_bucket,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -76,7 +77,12 @@ fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib:
         expected.push((key, size));
     }
     expected.sort();
-    assert_eq!(client.list(&env, &bucket), expected, "{} listing", client.name());
+    assert_eq!(
+        client.list(&env, &bucket),
+        expected,
+        "{} listing",
+        client.name()
+    );
     assert_eq!(
         Client::AwsCli.list(&env, &bucket),
         expected,
@@ -112,30 +118,55 @@ fn presigned(backend: Option<Backend>, tls: bool) {
 
     let url = env.run(
         Client::AwsCli,
-        &["s3", "presign", &format!("s3://{bucket}/object"), "--expires-in", "600"],
+        &[
+            "s3",
+            "presign",
+            &format!("s3://{bucket}/object"),
+            "--expires-in",
+            "600",
+        ],
     );
     let back = env.dir().join("back-aws");
     assert_eq!(env.curl_get(url.trim(), &back), 200, "aws presigned GET");
-    assert_eq!(sha256_file(&back), sha256_file(&src), "aws presigned GET body");
+    assert_eq!(
+        sha256_file(&back),
+        sha256_file(&src),
+        "aws presigned GET body"
+    );
 
     for version in ["s3v4", "s3"] {
         // PUT through a presigned URL, then GET it back through another one.
         let key = format!("presigned-put-{version}");
         let url = env.run(Client::Boto3, &["presign", "put", version, &bucket, &key]);
-        assert_eq!(env.curl_put(url.trim(), &src), 200, "boto3 {version} presigned PUT");
+        assert_eq!(
+            env.curl_put(url.trim(), &src),
+            200,
+            "boto3 {version} presigned PUT"
+        );
         let url = env.run(Client::Boto3, &["presign", "get", version, &bucket, &key]);
         let back = env.dir().join(format!("back-{version}"));
-        assert_eq!(env.curl_get(url.trim(), &back), 200, "boto3 {version} presigned GET");
+        assert_eq!(
+            env.curl_get(url.trim(), &back),
+            200,
+            "boto3 {version} presigned GET"
+        );
         assert_eq!(
             sha256_file(&back),
             sha256_file(&src),
             "boto3 {version} presigned GET body"
         );
-        assert_eq!(env.head(&bucket, &key).0, 100_000, "size after {version} presigned PUT");
+        assert_eq!(
+            env.head(&bucket, &key).0,
+            100_000,
+            "size after {version} presigned PUT"
+        );
     }
 
     // A tampered signature must be refused, not served.
-    let url = env.run(Client::Boto3, &["presign", "get", "s3v4", &bucket, "object"]);
+    let url = env.run(
+        Client::Boto3,
+        &["presign", "get", "s3v4", &bucket, "object"],
+    );
     let tampered = tamper_signature(url.trim());
     if backend.kind != BackendKind::Moto || !common::direct_mode() {
         // (moto checks no signatures, so only the proxy can refuse it)
@@ -146,13 +177,18 @@ fn presigned(backend: Option<Backend>, tls: bool) {
 
 /// Flips the last hex digit of `X-Amz-Signature`.
 fn tamper_signature(url: &str) -> String {
-    let (head, sig) = url.split_once("X-Amz-Signature=").expect("a SigV4 presigned URL");
+    let (head, sig) = url
+        .split_once("X-Amz-Signature=")
+        .expect("a SigV4 presigned URL");
     let (sig, tail) = sig.split_at(sig.find('&').unwrap_or(sig.len()));
     let mut sig: Vec<char> = sig.chars().collect();
     if let Some(last) = sig.last_mut() {
         *last = if *last == '0' { '1' } else { '0' };
     }
-    format!("{head}X-Amz-Signature={}{tail}", sig.into_iter().collect::<String>())
+    format!(
+        "{head}X-Amz-Signature={}{tail}",
+        sig.into_iter().collect::<String>()
+    )
 }
 
 /// `aws s3 sync` up and down twice: the second run of each transfers nothing, which
@@ -178,23 +214,46 @@ fn sync_twice(backend: Option<Backend>, tls: bool) {
     }
     let remote = format!("s3://{bucket}/tree/");
     let local_s = local.to_str().expect("UTF-8 temp path");
-    let first = env.run(Client::AwsCli, &["s3", "sync", "--no-progress", local_s, &remote]);
-    assert_eq!(first.matches("upload:").count(), files.len(), "first sync:\n{first}");
-    let second = env.run(Client::AwsCli, &["s3", "sync", "--no-progress", local_s, &remote]);
-    assert!(!second.contains("upload:"), "second sync transferred again:\n{second}");
+    let first = env.run(
+        Client::AwsCli,
+        &["s3", "sync", "--no-progress", local_s, &remote],
+    );
+    assert_eq!(
+        first.matches("upload:").count(),
+        files.len(),
+        "first sync:\n{first}"
+    );
+    let second = env.run(
+        Client::AwsCli,
+        &["s3", "sync", "--no-progress", local_s, &remote],
+    );
+    assert!(
+        !second.contains("upload:"),
+        "second sync transferred again:\n{second}"
+    );
 
     let down = env.dir().join("down");
     let down_s = down.to_str().expect("UTF-8 temp path");
-    let first = env.run(Client::AwsCli, &["s3", "sync", "--no-progress", &remote, down_s]);
+    let first = env.run(
+        Client::AwsCli,
+        &["s3", "sync", "--no-progress", &remote, down_s],
+    );
     assert_eq!(
         first.matches("download:").count(),
         files.len(),
         "first download sync:\n{first}"
     );
     for (name, _) in files {
-        assert_eq!(sha256_file(&local.join(name)), sha256_file(&down.join(name)), "{name}");
+        assert_eq!(
+            sha256_file(&local.join(name)),
+            sha256_file(&down.join(name)),
+            "{name}"
+        );
     }
-    let second = env.run(Client::AwsCli, &["s3", "sync", "--no-progress", &remote, down_s]);
+    let second = env.run(
+        Client::AwsCli,
+        &["s3", "sync", "--no-progress", &remote, down_s],
+    );
     assert!(
         !second.contains("download:"),
         "second download sync transferred again:\n{second}"

@@ -8,8 +8,13 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"
 
 #[test]
 fn example_config_parses_and_equals_the_defaults() {
-    let parsed = Config::load(Some(std::path::Path::new(EXAMPLE)), Vec::new()).expect("example parses");
-    assert_eq!(parsed, Config::default(), "the example shows every default value");
+    let parsed =
+        Config::load(Some(std::path::Path::new(EXAMPLE)), Vec::new()).expect("example parses");
+    assert_eq!(
+        parsed,
+        Config::default(),
+        "the example shows every default value"
+    );
 }
 
 #[test]
@@ -83,13 +88,20 @@ fn every_config_key_is_documented_in_the_example() {
         }
     }
     let mut keys = BTreeSet::new();
-    leaves("", &serde_json::to_value(Config::default()).unwrap(), &mut keys);
+    leaves(
+        "",
+        &serde_json::to_value(Config::default()).unwrap(),
+        &mut keys,
+    );
     // Collections are empty by default; their element keys are checked by name.
     keys.remove("credentials");
     keys.insert("credentials.access_key".into());
     keys.insert("credentials.secret_key".into());
     keys.remove("encryption.buckets");
     let missing: Vec<_> = keys.iter().filter(|k| !documented.contains(*k)).collect();
-    assert!(missing.is_empty(), "keys missing from config.example.toml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys missing from config.example.toml: {missing:?}"
+    );
     assert!(documented.contains("encryption.buckets.legacy-archive.encrypt"));
 }

@@ -46,7 +46,11 @@ fn h(s: &str) -> Vec<u8> {
 
 fn key(case: &Case) -> LessSafeKey {
     let k = h(&case.key);
-    let alg = if k.len() == 32 { &AES_256_GCM } else { &AES_128_GCM };
+    let alg = if k.len() == 32 {
+        &AES_256_GCM
+    } else {
+        &AES_128_GCM
+    };
     LessSafeKey::new(UnboundKey::new(alg, &k).expect("key"))
 }
 
@@ -80,8 +84,15 @@ fn wycheproof_aes_gcm() {
                     .seal_in_place_separate_tag(nonce(), Aad::from(&aad), &mut buf)
                     .expect("seal");
                 buf.extend_from_slice(tag.as_ref());
-                assert_eq!(hex::encode(&buf), hex::encode(&expected), "tc {} seal", case.id);
-                let plain = k.open_in_place(nonce(), Aad::from(&aad), &mut buf).expect("open");
+                assert_eq!(
+                    hex::encode(&buf),
+                    hex::encode(&expected),
+                    "tc {} seal",
+                    case.id
+                );
+                let plain = k
+                    .open_in_place(nonce(), Aad::from(&aad), &mut buf)
+                    .expect("open");
                 assert_eq!(hex::encode(plain), case.msg, "tc {} open", case.id);
                 valid += 1;
             } else {

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use sealgate::crypto::keys::{derive_part_key, envelope_mac_key, key_commitment};
 use sealgate::crypto::{
-    BoxError, DecryptBody, DecryptPlan, EncryptBody, Envelope, ObjectLayout, WrappingKey, object_plaintext_len,
-    parse_part_header, plan_range,
+    BoxError, DecryptBody, DecryptPlan, EncryptBody, Envelope, ObjectLayout, WrappingKey,
+    object_plaintext_len, parse_part_header, plan_range,
 };
 
 const DOC: &str = include_str!("../docs/FORMAT.md");
@@ -20,7 +20,10 @@ struct Once(Option<Bytes>);
 impl Body for Once {
     type Data = Bytes;
     type Error = BoxError;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -77,7 +80,10 @@ fn example() -> Vec<(&'static str, String)> {
         4096,
         part_salt,
     ));
-    v.push(("part key", hex::encode(*derive_part_key(&dk, &part_salt, 1))));
+    v.push((
+        "part key",
+        hex::encode(*derive_part_key(&dk, &part_salt, 1)),
+    ));
     v.push(("part header", hex::encode(&body[..32])));
     for (i, name) in [(0usize, "segment 0"), (1, "segment 1"), (2, "segment 2")] {
         let start = 32 + i * (4096 + 16);
@@ -85,7 +91,11 @@ fn example() -> Vec<(&'static str, String)> {
         let seg = &body[start..end];
         v.push((
             name,
-            format!("{}..{}", hex::encode(&seg[..16]), hex::encode(&seg[seg.len() - 16..])),
+            format!(
+                "{}..{}",
+                hex::encode(&seg[..16]),
+                hex::encode(&seg[seg.len() - 16..])
+            ),
         ));
     }
     v.push(("body length", body.len().to_string()));
@@ -97,13 +107,18 @@ fn example() -> Vec<(&'static str, String)> {
     let t = object_plaintext_len(body.len() as u64, 1, env2.segment_size()).unwrap();
     let plan = DecryptPlan::whole(1, 4096, t).unwrap();
     assert_eq!(
-        collect(DecryptBody::new(Once(Some(body.clone().into())), dk2.clone(), plan)),
+        collect(DecryptBody::new(
+            Once(Some(body.clone().into())),
+            dk2.clone(),
+            plan
+        )),
         plaintext
     );
     let layout = ObjectLayout::single(4096, t).unwrap();
     let r = plan_range(&layout, 5000, 9000).unwrap();
     let header = parse_part_header(body[..32].try_into().unwrap()).unwrap();
-    let fetched = Bytes::copy_from_slice(&body[r.cipher_start as usize..=r.cipher_end_inclusive as usize]);
+    let fetched =
+        Bytes::copy_from_slice(&body[r.cipher_start as usize..=r.cipher_end_inclusive as usize]);
     let dplan = DecryptPlan::range(&layout, &r, Some(header)).unwrap();
     assert_eq!(
         collect(DecryptBody::new(Once(Some(fetched)), dk2.clone(), dplan)),
@@ -129,7 +144,10 @@ fn example() -> Vec<(&'static str, String)> {
         )
         .unwrap();
     assert_eq!(
-        moved.open(&w2, "archive", "cat.txt").unwrap().expose_secret(),
+        moved
+            .open(&w2, "archive", "cat.txt")
+            .unwrap()
+            .expose_secret(),
         dk.expose_secret()
     );
     v.push(("rewrapped envelope bytes", hex::encode(moved.to_bytes())));
@@ -201,6 +219,9 @@ fn worked_example_matches_the_document() {
         assert_eq!((name, value.as_str()), (ename, *evalue));
         // The document wraps long hex at 64 characters; compare with whitespace removed.
         let doc: String = DOC.chars().filter(|c| !c.is_whitespace()).collect();
-        assert!(doc.contains(evalue), "docs/FORMAT.md lacks the {name} value");
+        assert!(
+            doc.contains(evalue),
+            "docs/FORMAT.md lacks the {name} value"
+        );
     }
 }

@@ -103,7 +103,10 @@ impl StandIn {
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.script.lock().map(|s| s.seen.clone()).unwrap_or_default()
+        self.script
+            .lock()
+            .map(|s| s.seen.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -219,7 +222,8 @@ async fn requests_have_the_kms_json_shape_and_sigv4_signature() {
     for r in &seen {
         assert_eq!(r.content_type, "application/x-amz-json-1.1");
         assert!(
-            r.authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/")
+            r.authorization
+                .starts_with("AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/")
                 && r.authorization.contains("/eu-west-3/kms/aws4_request"),
             "{}",
             r.authorization
@@ -228,9 +232,18 @@ async fn requests_have_the_kms_json_shape_and_sigv4_signature() {
     }
     assert_eq!(seen[0].body["KeyId"], "alias/app");
     assert_eq!(seen[0].body["KeySpec"], "AES_256");
-    assert_eq!(seen[0].body["EncryptionContext"]["aws:s3:arn"], "arn:aws:s3:::bucket");
-    assert_eq!(seen[1].body["CiphertextBlob"], B64.encode(b"wrapped-blob").as_str());
-    assert_eq!(seen[1].body["EncryptionContext"]["aws:s3:arn"], "arn:aws:s3:::bucket");
+    assert_eq!(
+        seen[0].body["EncryptionContext"]["aws:s3:arn"],
+        "arn:aws:s3:::bucket"
+    );
+    assert_eq!(
+        seen[1].body["CiphertextBlob"],
+        B64.encode(b"wrapped-blob").as_str()
+    );
+    assert_eq!(
+        seen[1].body["EncryptionContext"]["aws:s3:arn"],
+        "arn:aws:s3:::bucket"
+    );
 }
 
 #[tokio::test]
@@ -254,14 +267,24 @@ async fn transient_failures_are_retried_until_success() {
 #[tokio::test]
 async fn retries_are_bounded_and_errors_map() {
     let cases: [(Answer, &str, &str, u16); 4] = [
-        (Answer::Fail(400, "ThrottlingException"), "throttled", "SlowDown", 503),
+        (
+            Answer::Fail(400, "ThrottlingException"),
+            "throttled",
+            "SlowDown",
+            503,
+        ),
         (
             Answer::Fail(500, "KMSInternalException"),
             "internal",
             "KMS.KMSInternalException",
             503,
         ),
-        (Answer::Fail(503, ""), "unavailable", "ServiceUnavailable", 503),
+        (
+            Answer::Fail(503, ""),
+            "unavailable",
+            "ServiceUnavailable",
+            503,
+        ),
         (
             Answer::Fail(502, "ServiceUnavailableException"),
             "unavailable",
@@ -273,7 +296,9 @@ async fn retries_are_bounded_and_errors_map() {
         let s = StandIn::start(vec![], answer.clone()).await;
         let kms = s.kms(3, Duration::from_secs(5));
         let err = kms.decrypt("k", b"blob", &ctx()).await.err();
-        let Some(err) = err else { panic!("{answer:?} succeeded") };
+        let Some(err) = err else {
+            panic!("{answer:?} succeeded")
+        };
         assert_eq!(err.metric_result(), metric, "{answer:?}");
         assert_eq!(err.s3_code(), code);
         assert_eq!(err.status().as_u16(), status);
@@ -286,9 +311,24 @@ async fn client_errors_are_not_retried_and_map_as_s3_does() {
     let cases: [(u16, &str, &str, u16); 7] = [
         (400, "NotFoundException", "KMS.NotFoundException", 400),
         (400, "DisabledException", "KMS.DisabledException", 400),
-        (400, "KMSInvalidStateException", "KMS.KMSInvalidStateException", 400),
-        (400, "InvalidCiphertextException", "KMS.InvalidCiphertextException", 400),
-        (400, "IncorrectKeyException", "KMS.InvalidCiphertextException", 400),
+        (
+            400,
+            "KMSInvalidStateException",
+            "KMS.KMSInvalidStateException",
+            400,
+        ),
+        (
+            400,
+            "InvalidCiphertextException",
+            "KMS.InvalidCiphertextException",
+            400,
+        ),
+        (
+            400,
+            "IncorrectKeyException",
+            "KMS.InvalidCiphertextException",
+            400,
+        ),
         (400, "AccessDeniedException", "AccessDenied", 403),
         (403, "UnrecognizedClientException", "AccessDenied", 403),
     ];
@@ -298,7 +338,11 @@ async fn client_errors_are_not_retried_and_map_as_s3_does() {
         let Some(err) = kms.decrypt("k", b"blob", &ctx()).await.err() else {
             panic!("{kind} succeeded")
         };
-        assert_eq!((err.s3_code(), err.status().as_u16()), (code, status), "{kind}");
+        assert_eq!(
+            (err.s3_code(), err.status().as_u16()),
+            (code, status),
+            "{kind}"
+        );
         assert_eq!(s.seen().len(), 1, "{kind} must not be retried");
     }
 }
@@ -347,7 +391,9 @@ async fn unreachable_endpoint_is_unavailable_after_bounded_retries() {
     config.endpoint = Some(format!("http://{addr}"));
     config.max_retries = 2;
     config.backoff_base = Duration::from_millis(1);
-    let Ok(kms) = AwsKms::new(config) else { panic!("new") };
+    let Ok(kms) = AwsKms::new(config) else {
+        panic!("new")
+    };
     let err = kms.describe_key("k").await.err();
     assert!(matches!(err, Some(KmsError::Unavailable(_))), "{err:?}");
     // The message carries the cause, not just hyper's "client error (Connect)".
@@ -382,6 +428,11 @@ async fn session_tokens_are_sent_and_signed() {
     assert!(seen[0].authorization.contains("x-amz-security-token"));
     // Without a token, no header.
     let s = StandIn::start(vec![], Answer::Ok).await;
-    assert!(s.kms(0, Duration::from_secs(5)).describe_key("k").await.is_ok());
+    assert!(
+        s.kms(0, Duration::from_secs(5))
+            .describe_key("k")
+            .await
+            .is_ok()
+    );
     assert_eq!(s.seen()[0].security_token, "");
 }

@@ -51,9 +51,14 @@ impl Moto {
                 .arg(dir.path())
                 .env("PORT", port.to_string())
                 .output();
-            let Ok(out) = out else { panic!("cannot run {MOTO_SH}") };
+            let Ok(out) = out else {
+                panic!("cannot run {MOTO_SH}")
+            };
             if !out.status.success() {
-                eprintln!("moto start failed: {}", String::from_utf8_lossy(&out.stderr));
+                eprintln!(
+                    "moto start failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 continue;
             }
             let stdout = String::from_utf8_lossy(&out.stdout);
@@ -84,9 +89,15 @@ impl Moto {
 
     /// moto's request recorder: reset and start, or stop and count KMS operations.
     fn recorder(&self, action: &str) -> String {
-        let method = if action == "download-recording" { "GET" } else { "POST" };
+        let method = if action == "download-recording" {
+            "GET"
+        } else {
+            "POST"
+        };
         let url = format!("{}/moto-api/recorder/{action}", self.endpoint);
-        let out = Command::new("curl").args(["-sf", "-X", method, &url]).output();
+        let out = Command::new("curl")
+            .args(["-sf", "-X", method, &url])
+            .output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     }
@@ -111,7 +122,10 @@ fn free_port() -> u16 {
 
 async fn create_key(kms: &AwsKms) -> (String, String) {
     let created = kms
-        .call_json("CreateKey", &serde_json::json!({"Description": "sealgate test"}))
+        .call_json(
+            "CreateKey",
+            &serde_json::json!({"Description": "sealgate test"}),
+        )
         .await;
     let Ok(created) = created else {
         panic!("CreateKey: {created:?}")
@@ -119,7 +133,10 @@ async fn create_key(kms: &AwsKms) -> (String, String) {
     let meta = &created["KeyMetadata"];
     let id = meta["KeyId"].as_str().unwrap_or_default().to_string();
     let arn = meta["Arn"].as_str().unwrap_or_default().to_string();
-    assert!(!id.is_empty() && arn.starts_with("arn:aws:kms:"), "{created}");
+    assert!(
+        !id.is_empty() && arn.starts_with("arn:aws:kms:"),
+        "{created}"
+    );
     (id, arn)
 }
 
@@ -170,7 +187,9 @@ async fn disabled_key_is_disabled(kms: &AwsKms) {
     let Ok(key) = kms.generate_data_key(&id, &ctx).await else {
         panic!("GenerateDataKey")
     };
-    let disabled = kms.call_json("DisableKey", &serde_json::json!({"KeyId": id})).await;
+    let disabled = kms
+        .call_json("DisableKey", &serde_json::json!({"KeyId": id}))
+        .await;
     assert!(disabled.is_ok(), "{disabled:?}");
     let Ok(info) = kms.describe_key(&id).await else {
         panic!("DescribeKey")
@@ -183,7 +202,9 @@ async fn disabled_key_is_disabled(kms: &AwsKms) {
     // to Disabled; the mapping itself is pinned by tests/kms_aws_faults.rs.
     for result in [
         kms.generate_data_key(&id, &ctx).await.map(|_| ()),
-        kms.decrypt(&id, &key.ciphertext_blob, &ctx).await.map(|_| ()),
+        kms.decrypt(&id, &key.ciphertext_blob, &ctx)
+            .await
+            .map(|_| ()),
     ] {
         match result {
             Err(e) => assert_eq!(
@@ -251,7 +272,10 @@ async fn bucket_key_cache_makes_one_call_per_bucket(moto: &Moto) {
             let Ok(key) = cache.key_for_write(bucket, &id).await else {
                 panic!("key_for_write")
             };
-            let Ok(read) = cache.key_for_read(bucket, &key.kms_key_id, &key.ciphertext_blob).await else {
+            let Ok(read) = cache
+                .key_for_read(bucket, &key.kms_key_id, &key.ciphertext_blob)
+                .await
+            else {
                 panic!("key_for_read")
             };
             assert_eq!(*read.plaintext, *key.plaintext);

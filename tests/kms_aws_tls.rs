@@ -29,7 +29,15 @@ fn make_certs(dir: &Path) -> bool {
     std::fs::write(dir.join("leaf.ext"), ext).is_ok()
         && openssl(
             dir,
-            &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"],
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ca.key",
+            ],
         )
         && openssl(
             dir,
@@ -131,7 +139,9 @@ async fn start_tls_server(dir: &Path) -> std::net::SocketAddr {
                     let body = serde_json::json!({"KeyMetadata": {
                         "KeyId": "tls-key", "Arn": "arn:aws:kms:us-east-1:1:key/tls-key",
                         "Enabled": true, "KeyState": "Enabled"}});
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body.to_string()))))
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                        body.to_string(),
+                    ))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)

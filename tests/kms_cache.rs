@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sealgate::cache::{BucketKey, BucketKeyCache, CacheConfig, CacheMetrics, KeyOp, KeyPath, KmsOp, ManualClock, Side};
+use sealgate::cache::{
+    BucketKey, BucketKeyCache, CacheConfig, CacheMetrics, KeyOp, KeyPath, KmsOp, ManualClock, Side,
+};
 use sealgate::kms::local::LocalKms;
-use sealgate::kms::{DATA_KEY_LEN, EncryptionContext, GeneratedKey, KeyInfo, Kms, KmsError, KmsFuture};
+use sealgate::kms::{
+    DATA_KEY_LEN, EncryptionContext, GeneratedKey, KeyInfo, Kms, KmsError, KmsFuture,
+};
 use zeroize::Zeroizing;
 
 /// LocalKms behind a switch that makes every call fail as an unreachable KMS would,
@@ -50,7 +54,11 @@ impl StubKms {
 }
 
 impl Kms for StubKms {
-    fn generate_data_key<'a>(&'a self, key_id: &'a str, context: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey> {
+    fn generate_data_key<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, GeneratedKey> {
         Box::pin(async move {
             self.generate_calls.fetch_add(1, Ordering::SeqCst);
             self.gate().await?;
@@ -127,13 +135,15 @@ async fn concurrent_cold_writes_make_one_generate_call() {
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let cache = f.cache.clone();
-        tasks.push(tokio::spawn(
-            async move { cache.key_for_write("bucket-a", "key-1").await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            cache.key_for_write("bucket-a", "key-1").await
+        }));
     }
     let mut blobs = std::collections::HashSet::new();
     for t in tasks {
-        let Ok(Ok(key)) = t.await else { panic!("writer failed") };
+        let Ok(Ok(key)) = t.await else {
+            panic!("writer failed")
+        };
         blobs.insert(key.ciphertext_blob.clone());
     }
     assert_eq!(f.kms.generates(), 1);
@@ -142,7 +152,10 @@ async fn concurrent_cold_writes_make_one_generate_call() {
     assert_eq!(m.misses(Side::Write), 1);
     assert_eq!(m.hits(Side::Write), 199);
     assert_eq!(m.kms_requests(KmsOp::GenerateDataKey, "ok"), 1);
-    assert_eq!(m.object_key_operations(KeyPath::BucketKey, KeyOp::Encrypt), 200);
+    assert_eq!(
+        m.object_key_operations(KeyPath::BucketKey, KeyOp::Encrypt),
+        200
+    );
     assert_eq!(m.calls_saved(), 199);
 }
 
@@ -199,7 +212,11 @@ async fn outage_serves_until_ttl_then_fails_closed_then_recovers() {
     assert!(matches!(err, Some(KmsError::Unavailable(_))), "{err:?}");
     assert!(f.cache.key_for_write("b", "key-1").await.is_err());
     assert_eq!((f.kms.generates(), f.kms.decrypts()), (3, 1));
-    assert_eq!(f.metrics.kms_requests(KmsOp::GenerateDataKey, "unavailable"), 2);
+    assert_eq!(
+        f.metrics
+            .kms_requests(KmsOp::GenerateDataKey, "unavailable"),
+        2
+    );
     assert_eq!(f.metrics.kms_requests(KmsOp::Decrypt, "unavailable"), 1);
     assert_eq!(f.metrics.misses(Side::Write), 3);
     assert_eq!(f.metrics.misses(Side::Read), 1);
@@ -229,18 +246,27 @@ async fn reads_of_one_blob_make_one_decrypt() {
         let cache = f.cache.clone();
         let blob = made.ciphertext_blob.clone();
         tasks.push(tokio::spawn(async move {
-            cache.key_for_read("b", REPORTED_ID, &blob).await.map(|k| *k.plaintext)
+            cache
+                .key_for_read("b", REPORTED_ID, &blob)
+                .await
+                .map(|k| *k.plaintext)
         }));
     }
     for t in tasks {
-        let Ok(Ok(key)) = t.await else { panic!("read task") };
+        let Ok(Ok(key)) = t.await else {
+            panic!("read task")
+        };
         assert_eq!(key, *made.plaintext);
     }
     assert_eq!(f.kms.decrypts(), 1);
     assert_eq!(f.metrics.misses(Side::Read), 1);
     assert_eq!(f.metrics.hits(Side::Read), 49);
     assert_eq!(f.metrics.kms_requests(KmsOp::Decrypt, "ok"), 1);
-    assert_eq!(f.metrics.object_key_operations(KeyPath::BucketKey, KeyOp::Decrypt), 50);
+    assert_eq!(
+        f.metrics
+            .object_key_operations(KeyPath::BucketKey, KeyOp::Decrypt),
+        50
+    );
     assert_eq!(f.metrics.calls_saved(), 49);
 }
 
@@ -266,9 +292,19 @@ async fn written_keys_are_read_without_decrypt_under_either_id() {
 async fn a_blob_is_not_served_for_another_bucket() {
     let f = fixture(Duration::ZERO);
     let key = write_key(&f.cache, "b").await;
-    let err = f.cache.key_for_read("other", "key-1", &key.ciphertext_blob).await.err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
-    assert_eq!(f.metrics.kms_requests(KmsOp::Decrypt, "invalid_ciphertext"), 1);
+    let err = f
+        .cache
+        .key_for_read("other", "key-1", &key.ciphertext_blob)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        f.metrics.kms_requests(KmsOp::Decrypt, "invalid_ciphertext"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -291,10 +327,21 @@ async fn per_object_path_always_calls_kms_with_the_object_context() {
     }
     assert_eq!(f.kms.decrypts(), 2);
     // The bucket context does not open an object-context blob.
-    assert!(f.cache.key_for_read("b", "key-1", &k1.ciphertext_blob).await.is_err());
+    assert!(
+        f.cache
+            .key_for_read("b", "key-1", &k1.ciphertext_blob)
+            .await
+            .is_err()
+    );
     let m = &f.metrics;
-    assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Encrypt), 2);
-    assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Decrypt), 2);
+    assert_eq!(
+        m.object_key_operations(KeyPath::PerObject, KeyOp::Encrypt),
+        2
+    );
+    assert_eq!(
+        m.object_key_operations(KeyPath::PerObject, KeyOp::Decrypt),
+        2
+    );
     assert_eq!(m.calls_saved(), 0);
 }
 
@@ -327,7 +374,11 @@ async fn concurrent_refresh_of_a_stale_key_and_shared_failures_make_one_call_eac
     f.clock.advance(TTL);
     f.kms.set_down(true);
     assert_eq!(run(100).await, 0);
-    assert_eq!(f.kms.generates(), 3, "one failing call shared by all waiters");
+    assert_eq!(
+        f.kms.generates(),
+        3,
+        "one failing call shared by all waiters"
+    );
 }
 
 #[tokio::test]
@@ -342,7 +393,12 @@ async fn hit_path_cost_is_printed() {
     let write_hit = started.elapsed() / N;
     let started = std::time::Instant::now();
     for _ in 0..N {
-        assert!(f.cache.key_for_read("b", "key-1", &key.ciphertext_blob).await.is_ok());
+        assert!(
+            f.cache
+                .key_for_read("b", "key-1", &key.ciphertext_blob)
+                .await
+                .is_ok()
+        );
     }
     let read_hit = started.elapsed() / N;
     assert_eq!(f.kms.generates(), 1);
@@ -367,8 +423,16 @@ async fn capacity_bounds_entries_and_counts_evictions() {
         write_key(&cache, &format!("bucket-{i}")).await;
     }
     cache.sync_metrics().await;
-    assert!(metrics.entries(Side::Write) <= 2, "{}", metrics.entries(Side::Write));
-    assert!(metrics.entries(Side::Read) <= 2, "{}", metrics.entries(Side::Read));
+    assert!(
+        metrics.entries(Side::Write) <= 2,
+        "{}",
+        metrics.entries(Side::Write)
+    );
+    assert!(
+        metrics.entries(Side::Read) <= 2,
+        "{}",
+        metrics.entries(Side::Read)
+    );
     // 12 inserts (6 per side) into 4 slots.
     assert!(metrics.evictions() >= 8, "{}", metrics.evictions());
     assert_eq!(kms.generates(), 6);
@@ -400,5 +464,8 @@ async fn client_context_is_bound_but_cannot_replace_the_object_arn() {
         .per_object_decrypt_with("other", "object", "key-1", &made.ciphertext_blob, &extra)
         .await
         .err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
 }

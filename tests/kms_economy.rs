@@ -24,14 +24,25 @@ fn kms_calls(admin: SocketAddr, op: &str) -> u64 {
     let r = request(admin, req.as_bytes()).expect("metrics answer");
     let text = String::from_utf8_lossy(&r.body).to_string();
     text.lines()
-        .filter(|l| l.starts_with("sealgate_kms_requests_total{") && l.contains(&format!("op=\"{op}\"")))
+        .filter(|l| {
+            l.starts_with("sealgate_kms_requests_total{") && l.contains(&format!("op=\"{op}\""))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
 
 /// Runs `n` PUTs then `n` GETs of small objects on 4 threads.
-fn workload(p: &Arc<Proxy>, bucket: &str, n: usize, headers: &'static [(&'static str, &'static str)]) {
-    let mk = request(p.addr, &signed_request(p, "PUT", &format!("/{bucket}"), b"", &[])).unwrap();
+fn workload(
+    p: &Arc<Proxy>,
+    bucket: &str,
+    n: usize,
+    headers: &'static [(&'static str, &'static str)],
+) {
+    let mk = request(
+        p.addr,
+        &signed_request(p, "PUT", &format!("/{bucket}"), b"", &[]),
+    )
+    .unwrap();
     assert_eq!(mk.status, 200, "create bucket");
     for method in ["PUT", "GET"] {
         let threads: Vec<_> = (0..4)
@@ -47,7 +58,8 @@ fn workload(p: &Arc<Proxy>, bucket: &str, n: usize, headers: &'static [(&'static
                         } else {
                             (b"", &[])
                         };
-                        let r = request(p.addr, &signed_request(&p, method, &path, payload, hs)).expect("answer");
+                        let r = request(p.addr, &signed_request(&p, method, &path, payload, hs))
+                            .expect("answer");
                         assert!(
                             r.status == 200,
                             "{method} {path}: {} {}",
@@ -97,8 +109,14 @@ fn bucket_keys_make_at_most_two_kms_calls_per_lifetime_and_per_object_keys_one_p
         "bucket keys off: {n} PUTs + {n} GETs -> {generate2} GenerateDataKey + {decrypt2} Decrypt = {} KMS calls",
         generate2 + decrypt2
     );
-    assert_eq!(generate2, n as u64, "one GenerateDataKey per PUT without bucket keys");
-    assert_eq!(decrypt2, n as u64, "one Decrypt per GET without bucket keys");
+    assert_eq!(
+        generate2, n as u64,
+        "one GenerateDataKey per PUT without bucket keys"
+    );
+    assert_eq!(
+        decrypt2, n as u64,
+        "one Decrypt per GET without bucket keys"
+    );
     let saved = 100.0 * (1.0 - (generate + decrypt) as f64 / (generate2 + decrypt2) as f64);
     println!("KMS calls saved by bucket keys: {saved:.3}%");
 }

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, unique_bucket};
+use common::{
+    Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, unique_bucket,
+};
 
 const MIB: u64 = 1024 * 1024;
 const OBJECT_LEN: u64 = 2048 * MIB;

@@ -56,9 +56,11 @@ fn body_path(p: &Proxy, key: &str) -> PathBuf {
 
 fn meta_path(p: &Proxy, key: &str) -> PathBuf {
     let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
-    p.data
-        .join("objects")
-        .join(format!(".bucket-{}.object-{}.metadata.json", enc(BUCKET), enc(key)))
+    p.data.join("objects").join(format!(
+        ".bucket-{}.object-{}.metadata.json",
+        enc(BUCKET),
+        enc(key)
+    ))
 }
 
 fn put(p: &Proxy, key: &str, data: &[u8]) {
@@ -67,15 +69,24 @@ fn put(p: &Proxy, key: &str, data: &[u8]) {
         &signed_request(p, "PUT", &format!("/{BUCKET}/{key}"), data, &[]),
     )
     .expect("answer");
-    assert_eq!(r.status, 200, "PUT {key}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "PUT {key}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
 
 fn get(p: &Proxy, key: &str) -> Option<RawResponse> {
-    request(p.addr, &signed_request(p, "GET", &format!("/{BUCKET}/{key}"), b"", &[]))
+    request(
+        p.addr,
+        &signed_request(p, "GET", &format!("/{BUCKET}/{key}"), b"", &[]),
+    )
 }
 
 fn envelope_bytes(p: &Proxy, key: &str) -> (serde_json::Value, Vec<u8>) {
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(meta_path(p, key)).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(meta_path(p, key)).unwrap()).unwrap();
     let env = meta["user_metadata"]["sealgate-envelope"]
         .as_str()
         .expect("envelope stored")
@@ -108,7 +119,11 @@ fn size_for(rng: &mut impl Rng, min_segments: usize) -> usize {
 #[test]
 fn every_tampered_object_fails_to_read_and_controls_read_back() {
     let p = Proxy::start_with(|c| c.encryption.default.segment_size = S as u32);
-    let mk = request(p.addr, &signed_request(&p, "PUT", &format!("/{BUCKET}"), b"", &[])).unwrap();
+    let mk = request(
+        p.addr,
+        &signed_request(&p, "PUT", &format!("/{BUCKET}"), b"", &[]),
+    )
+    .unwrap();
     assert_eq!(mk.status, 200);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5ea1_6a7e);
     let mut tampered: Vec<(String, Mutation)> = Vec::new();
@@ -117,7 +132,9 @@ fn every_tampered_object_fails_to_read_and_controls_read_back() {
         for n in 0..OBJECTS_PER_MUTATION {
             let key = format!("m{m_index:02}-{n:03}");
             let min_segments = match m {
-                Mutation::ReorderSegments | Mutation::DuplicateSegment | Mutation::TruncateAtSegmentBoundary => 2,
+                Mutation::ReorderSegments
+                | Mutation::DuplicateSegment
+                | Mutation::TruncateAtSegmentBoundary => 2,
                 _ => 1,
             };
             let len = if m == Mutation::FlipSegmentByte && n == 0 {
@@ -193,7 +210,9 @@ fn every_tampered_object_fails_to_read_and_controls_read_back() {
                     out.extend_from_slice(&body[b.end.min(body.len())..]);
                     body = out;
                 }
-                Mutation::AppendBytes => body.extend_from_slice(&vec![0u8; rng.random_range(1..64)]),
+                Mutation::AppendBytes => {
+                    body.extend_from_slice(&vec![0u8; rng.random_range(1..64)])
+                }
                 Mutation::SwapBodies | Mutation::SwapEnvelopes => {}
                 Mutation::ReplayOlderBody => {
                     // Same key, same size, newer content: the older body under the newer envelope.
@@ -206,7 +225,8 @@ fn every_tampered_object_fails_to_read_and_controls_read_back() {
                 Mutation::DropEnvelope => {
                     let (mut meta, _) = envelope_bytes(&p, &key);
                     meta["user_metadata"] = serde_json::json!({});
-                    std::fs::write(meta_path(&p, &key), serde_json::to_vec(&meta).unwrap()).unwrap();
+                    std::fs::write(meta_path(&p, &key), serde_json::to_vec(&meta).unwrap())
+                        .unwrap();
                 }
             }
             std::fs::write(&path, &body).unwrap();
@@ -254,7 +274,11 @@ fn every_tampered_object_fails_to_read_and_controls_read_back() {
         assert_eq!(&r.body, data, "control {key} altered");
     }
 
-    assert!(tampered.len() >= 1000, "{} tampered objects", tampered.len());
+    assert!(
+        tampered.len() >= 1000,
+        "{} tampered objects",
+        tampered.len()
+    );
     let mut clean_reads = Vec::new();
     let mut by_outcome = std::collections::BTreeMap::<String, usize>::new();
     for (key, m) in &tampered {
@@ -275,7 +299,11 @@ fn every_tampered_object_fails_to_read_and_controls_read_back() {
         };
         *by_outcome.entry(outcome).or_default() += 1;
     }
-    println!("tamper matrix: {} objects, outcomes {:?}", tampered.len(), by_outcome);
+    println!(
+        "tamper matrix: {} objects, outcomes {:?}",
+        tampered.len(),
+        by_outcome
+    );
     assert!(
         clean_reads.is_empty(),
         "tampered objects read as a complete 200: {clean_reads:?}"

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
@@ -104,7 +106,9 @@ impl Signer {
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
     }
@@ -126,7 +130,11 @@ async fn request(
         .header(http::header::CONTENT_LENGTH, body.len())
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
-    let host = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     req.headers_mut().insert(
         http::header::HOST,
         http::HeaderValue::from_str(&host).map_err(|e| e.to_string())?,
@@ -195,7 +203,12 @@ async fn run(args: Args) -> Result<(), String> {
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (client, signer, next) = (client.clone(), signer.clone(), next.clone());
-        let (method, payload, base, prefix) = (method.clone(), payload.clone(), base.clone(), args.prefix.clone());
+        let (method, payload, base, prefix) = (
+            method.clone(),
+            payload.clone(),
+            base.clone(),
+            args.prefix.clone(),
+        );
         let count = args.count;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

@@ -60,7 +60,9 @@ pub struct BodyOutcome(Arc<Mutex<Outcome>>);
 impl BodyOutcome {
     fn lock(&self) -> MutexGuard<'_, Outcome> {
         // A panic elsewhere cannot leave `Outcome` half-written; keep using it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The failure that ended the body early, if any.
@@ -96,15 +98,19 @@ impl Checks {
     fn new(spec: BodySpec, limits: BodyLimits) -> Checks {
         let decoder = match spec.framing {
             Framing::Plain => None,
-            Framing::AwsChunked { trailer, .. } => {
-                Some(ChunkedDecoder::new(spec.chunk_signer, trailer, limits.max_chunk_bytes))
-            }
+            Framing::AwsChunked { trailer, .. } => Some(ChunkedDecoder::new(
+                spec.chunk_signer,
+                trailer,
+                limits.max_chunk_bytes,
+            )),
         };
         Checks {
             decoder,
             sha256: spec.sha256.map(|h| (<Sha256 as sha2::Digest>::new(), h)),
             md5: spec.content_md5.map(|h| (Md5::new(), h)),
-            checksum: spec.checksum.map(|(alg, source)| (Checksummer::new(alg), source)),
+            checksum: spec
+                .checksum
+                .map(|(alg, source)| (Checksummer::new(alg), source)),
             trailer_names: spec.trailer_names,
             expected_len: spec.decoded_length,
             seen: 0,
@@ -120,7 +126,9 @@ impl Checks {
             None => out.push(frame),
         }
         for piece in out.iter().skip(start) {
-            self.seen = self.seen.saturating_add(u64::try_from(piece.len()).unwrap_or(u64::MAX));
+            self.seen = self
+                .seen
+                .saturating_add(u64::try_from(piece.len()).unwrap_or(u64::MAX));
             if self.expected_len.is_some_and(|n| self.seen > n) {
                 return Err(AuthError::IncompleteBody);
             }
@@ -176,9 +184,9 @@ impl Checks {
             .map(|(_, v)| v.as_str());
         let expected = match (source, in_trailer) {
             (ChecksumSource::Header(raw), _) => raw,
-            (ChecksumSource::Trailer | ChecksumSource::TrailerIfSent, Some(value)) => {
-                alg.decode_value(value).ok_or(AuthError::ChecksumMalformed(alg))?
-            }
+            (ChecksumSource::Trailer | ChecksumSource::TrailerIfSent, Some(value)) => alg
+                .decode_value(value)
+                .ok_or(AuthError::ChecksumMalformed(alg))?,
             (ChecksumSource::TrailerIfSent, None) => return Ok(None),
             (ChecksumSource::Trailer, None) => {
                 return Err(AuthError::ChecksumRequest(
@@ -191,7 +199,10 @@ impl Checks {
             return Err(AuthError::ChecksumMismatch(alg));
         }
         use base64::Engine as _;
-        Ok(Some((alg, base64::engine::general_purpose::STANDARD.encode(got))))
+        Ok(Some((
+            alg,
+            base64::engine::general_purpose::STANDARD.encode(got),
+        )))
     }
 }
 
@@ -251,7 +262,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         loop {
             if *this.finished {
@@ -312,7 +326,11 @@ where
     }
 }
 
-fn fail(finished: &mut bool, outcome: &BodyOutcome, e: AuthError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+fn fail(
+    finished: &mut bool,
+    outcome: &BodyOutcome,
+    e: AuthError,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
     *finished = true;
     outcome.set_error(e.clone());
     Poll::Ready(Some(Err(Box::new(e))))

@@ -57,7 +57,11 @@ fn decode_query_component(s: &str) -> Vec<u8> {
 }
 
 /// Everything but the unreserved characters (`A-Za-z0-9-._~`).
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// The same, keeping `/` (paths).
 const ENCODE_PATH: &AsciiSet = &ENCODE.remove(b'/');
 
@@ -80,7 +84,10 @@ pub fn canonical_uri(raw_path: &str) -> String {
 
 /// The canonical query string of the pairs `keep` accepts: names and values encoded,
 /// sorted by name then value, joined with `&`.
-pub fn canonical_query<'a>(pairs: &'a [QueryPair<'a>], keep: impl Fn(&QueryPair<'a>) -> bool) -> String {
+pub fn canonical_query<'a>(
+    pairs: &'a [QueryPair<'a>],
+    keep: impl Fn(&QueryPair<'a>) -> bool,
+) -> String {
     let mut encoded: Vec<(String, String)> = pairs
         .iter()
         .filter(|p| keep(p))
@@ -153,8 +160,9 @@ pub struct CanonicalRequest<'a> {
 
 impl CanonicalRequest<'_> {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(self.uri.len() + self.query.len() + self.headers.len() + self.signed_headers.len() + 96);
+        let mut out = Vec::with_capacity(
+            self.uri.len() + self.query.len() + self.headers.len() + self.signed_headers.len() + 96,
+        );
         for (i, part) in [
             self.method.as_bytes(),
             self.uri.as_bytes(),
@@ -212,8 +220,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("my-header1", http::HeaderValue::from_static("  a   b  "));
         h.append("my-header1", http::HeaderValue::from_static("c"));
-        h.insert("x-amz-date", http::HeaderValue::from_static("20150830T123600Z"));
-        let got = canonical_headers(&h, Some("example.com"), &["host", "my-header1", "x-amz-date"]);
+        h.insert(
+            "x-amz-date",
+            http::HeaderValue::from_static("20150830T123600Z"),
+        );
+        let got = canonical_headers(
+            &h,
+            Some("example.com"),
+            &["host", "my-header1", "x-amz-date"],
+        );
         assert_eq!(
             got,
             b"host:example.com\nmy-header1:a b,c\nx-amz-date:20150830T123600Z\n"

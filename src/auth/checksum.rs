@@ -164,9 +164,15 @@ mod tests {
             b64(ChecksumAlgorithm::Sha256, b""),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
-        assert_eq!(b64(ChecksumAlgorithm::Sha1, b""), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+        assert_eq!(
+            b64(ChecksumAlgorithm::Sha1, b""),
+            "2jmj7l5rSw0yVb/vlWAYkK/YBwk="
+        );
         // The S3 doc example: 66560 × 'a' has CRC32C sOO8/Q==.
-        assert_eq!(b64(ChecksumAlgorithm::Crc32c, &vec![b'a'; 66560]), "sOO8/Q==");
+        assert_eq!(
+            b64(ChecksumAlgorithm::Crc32c, &vec![b'a'; 66560]),
+            "sOO8/Q=="
+        );
     }
 
     #[test]

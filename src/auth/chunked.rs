@@ -99,7 +99,11 @@ impl ChunkedDecoder {
                     }
                 }
                 State::DataCr | State::DataLf => {
-                    let expected = if self.state == State::DataCr { b'\r' } else { b'\n' };
+                    let expected = if self.state == State::DataCr {
+                        b'\r'
+                    } else {
+                        b'\n'
+                    };
                     if input.first() != Some(&expected) {
                         return Err(AuthError::ChunkMalformed("missing CRLF after chunk data"));
                     }
@@ -132,9 +136,9 @@ impl ChunkedDecoder {
         match self.state {
             State::Done => Ok(()),
             // A blank line after the 0-size chunk and nothing more: an empty trailer.
-            State::Trailer { leading_blank: true } if self.line.is_empty() && self.trailers.is_empty() => {
-                self.end_trailers()
-            }
+            State::Trailer {
+                leading_blank: true,
+            } if self.line.is_empty() && self.trailers.is_empty() => self.end_trailers(),
             _ => Err(AuthError::IncompleteBody),
         }
     }
@@ -176,7 +180,10 @@ impl ChunkedDecoder {
         let mut parts = line.splitn(2, |&b| b == b';');
         let size_part = parts.next().unwrap_or_default();
         let extension = parts.next();
-        if size_part.is_empty() || size_part.len() > 16 || !size_part.iter().all(u8::is_ascii_hexdigit) {
+        if size_part.is_empty()
+            || size_part.len() > 16
+            || !size_part.iter().all(u8::is_ascii_hexdigit)
+        {
             return Err(AuthError::ChunkMalformed("chunk size is not hexadecimal"));
         }
         let size = std::str::from_utf8(size_part)
@@ -191,13 +198,17 @@ impl ChunkedDecoder {
                 .and_then(|e| e.strip_prefix(b"chunk-signature="))
                 .and_then(|s| std::str::from_utf8(s).ok())
                 .and_then(parse_signature_hex)
-                .ok_or(AuthError::ChunkMalformed("missing or malformed chunk-signature"))?;
+                .ok_or(AuthError::ChunkMalformed(
+                    "missing or malformed chunk-signature",
+                ))?;
             self.chunk_signature = sig;
         }
         if size == 0 {
             let empty: [u8; 32] = Sha256::digest(b"").into();
             self.verify_chunk(&empty)?;
-            self.state = State::Trailer { leading_blank: false };
+            self.state = State::Trailer {
+                leading_blank: false,
+            };
         } else {
             self.chunk_hash = Sha256::new();
             self.state = State::Data { remaining: size };
@@ -221,16 +232,25 @@ impl ChunkedDecoder {
     fn on_trailer_line(&mut self, line: &[u8], leading_blank: bool) -> Result<(), AuthError> {
         if line.is_empty() {
             // Some clients put a CRLF between the 0-size chunk and the trailer lines.
-            if self.trailer_allowed && !leading_blank && self.trailers.is_empty() && self.trailer_signature.is_none() {
-                self.state = State::Trailer { leading_blank: true };
+            if self.trailer_allowed
+                && !leading_blank
+                && self.trailers.is_empty()
+                && self.trailer_signature.is_none()
+            {
+                self.state = State::Trailer {
+                    leading_blank: true,
+                };
                 return Ok(());
             }
             return self.end_trailers();
         }
         if !self.trailer_allowed {
-            return Err(AuthError::ChunkMalformed("trailer sent without x-amz-trailer"));
+            return Err(AuthError::ChunkMalformed(
+                "trailer sent without x-amz-trailer",
+            ));
         }
-        let text = std::str::from_utf8(line).map_err(|_| AuthError::ChunkMalformed("trailer is not text"))?;
+        let text = std::str::from_utf8(line)
+            .map_err(|_| AuthError::ChunkMalformed("trailer is not text"))?;
         let (name, value) = text
             .split_once(':')
             .ok_or(AuthError::ChunkMalformed("trailer line without ':'"))?;
@@ -243,7 +263,8 @@ impl ChunkedDecoder {
             if self.trailer_signature.is_some() {
                 return Err(AuthError::ChunkMalformed("repeated trailer signature"));
             }
-            let sig = parse_signature_hex(&value).ok_or(AuthError::ChunkMalformed("malformed trailer signature"))?;
+            let sig = parse_signature_hex(&value)
+                .ok_or(AuthError::ChunkMalformed("malformed trailer signature"))?;
             self.trailer_signature = Some(sig);
         } else {
             self.trailers.push((name, value));

@@ -17,7 +17,10 @@ pub struct CredentialStore {
 impl CredentialStore {
     /// Builds the store; a repeated access key keeps the last secret given.
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let secrets = pairs.into_iter().map(|(k, s)| (k, Zeroizing::new(s))).collect();
+        let secrets = pairs
+            .into_iter()
+            .map(|(k, s)| (k, Zeroizing::new(s)))
+            .collect();
         CredentialStore { secrets }
     }
 

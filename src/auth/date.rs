@@ -18,7 +18,9 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
 /// clients send; `+0000` is accepted too since some SigV2 clients use it).
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     let s = s.trim();
-    let gmt = format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+    let gmt = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
     if let Ok(t) = PrimitiveDateTime::parse(s, gmt) {
         return Some(t.assume_utc().into());
     }

@@ -52,7 +52,9 @@ pub enum AuthError {
     )]
     MultipleAuth,
     /// SigV2 while the proxy accepts SigV4 only (S3's answer in SigV4-only regions).
-    #[error("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")]
+    #[error(
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+    )]
     SigV2Disabled,
     /// An `x-amz-*` header the signature does not cover (it could have been added by
     /// anyone on the path: a copy source, an SSE key id, metadata…).
@@ -103,10 +105,11 @@ impl AuthError {
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             HeaderMalformed(_) => "AuthorizationHeaderMalformed",
             QueryMalformed(_) => "AuthorizationQueryParametersError",
-            MissingContentSha256 | SigV2Disabled | ChecksumMalformed(_) | ChecksumRequest(_) | ChunkMalformed(_) => {
-                "InvalidRequest"
+            MissingContentSha256 | SigV2Disabled | ChecksumMalformed(_) | ChecksumRequest(_)
+            | ChunkMalformed(_) => "InvalidRequest",
+            InvalidContentSha256 | UnsupportedAuthorization | MultipleAuth | InvalidArgument(_) => {
+                "InvalidArgument"
             }
-            InvalidContentSha256 | UnsupportedAuthorization | MultipleAuth | InvalidArgument(_) => "InvalidArgument",
             ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             InvalidContentMd5 => "InvalidDigest",
             ContentMd5Mismatch | ChecksumMismatch(_) => "BadDigest",
@@ -120,8 +123,8 @@ impl AuthError {
     pub fn status(&self) -> StatusCode {
         use AuthError::*;
         match self {
-            Missing | Expired | NotYetValid | MissingDate | UnknownAccessKey | SignatureMismatch
-            | RequestTimeTooSkewed | UnsignedHeaders => StatusCode::FORBIDDEN,
+            Missing | Expired | NotYetValid | MissingDate | UnknownAccessKey
+            | SignatureMismatch | RequestTimeTooSkewed | UnsignedHeaders => StatusCode::FORBIDDEN,
             MissingDecodedLength => StatusCode::LENGTH_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -136,14 +139,15 @@ impl AuthError {
             SignatureMismatch => "bad_signature",
             RequestTimeTooSkewed | NotYetValid => "skew",
             Expired => "expired",
-            MissingDate | HeaderMalformed(_) | QueryMalformed(_) | MissingContentSha256 | InvalidContentSha256
-            | MultipleAuth | InvalidArgument(_) => "malformed",
+            MissingDate | HeaderMalformed(_) | QueryMalformed(_) | MissingContentSha256
+            | InvalidContentSha256 | MultipleAuth | InvalidArgument(_) => "malformed",
             UnsupportedAuthorization | SigV2Disabled => "unsupported",
             UnsignedHeaders => "unsigned_header",
             ContentSha256Mismatch => "payload_hash",
             InvalidContentMd5 | ContentMd5Mismatch | ChecksumMismatch(_) | ChecksumMalformed(_)
             | ChecksumRequest(_) => "checksum",
-            MissingDecodedLength | IncompleteBody | ChunkMalformed(_) | ChunkTooLarge | BodyRead => "body",
+            MissingDecodedLength | IncompleteBody | ChunkMalformed(_) | ChunkTooLarge
+            | BodyRead => "body",
         }
     }
 }
@@ -167,7 +171,10 @@ mod tests {
     fn auth_failures_are_forbidden_and_length_is_required() {
         assert_eq!(AuthError::SignatureMismatch.status(), StatusCode::FORBIDDEN);
         assert_eq!(AuthError::Expired.s3_code(), "AccessDenied");
-        assert_eq!(AuthError::MissingDecodedLength.status(), StatusCode::LENGTH_REQUIRED);
+        assert_eq!(
+            AuthError::MissingDecodedLength.status(),
+            StatusCode::LENGTH_REQUIRED
+        );
         assert_eq!(
             AuthError::HeaderMalformed("x").s3_code(),
             "AuthorizationHeaderMalformed"

@@ -43,7 +43,10 @@ impl PayloadMode {
 
     /// Whether aws-chunked chunk signatures follow the seed signature.
     pub fn is_chunk_signed(self) -> bool {
-        matches!(self, PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer)
+        matches!(
+            self,
+            PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer
+        )
     }
 }
 
@@ -142,8 +145,10 @@ impl BodySpec {
         mode: PayloadMode,
         chunk_signer: Option<ChunkSigner>,
     ) -> Result<BodySpec, AuthError> {
-        let aws_chunked_encoding = header_str(headers, "content-encoding")
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("aws-chunked")));
+        let aws_chunked_encoding = header_str(headers, "content-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
+        });
         let framing = match mode {
             PayloadMode::StreamingSigned => Framing::AwsChunked {
                 signed: true,
@@ -159,7 +164,9 @@ impl BodySpec {
             },
             // Some SDKs send unsigned aws-chunked bodies labelled UNSIGNED-PAYLOAD;
             // storing their framing as object data would corrupt the object.
-            PayloadMode::Unsigned if aws_chunked_encoding && headers.contains_key("x-amz-decoded-content-length") => {
+            PayloadMode::Unsigned
+                if aws_chunked_encoding && headers.contains_key("x-amz-decoded-content-length") =>
+            {
                 Framing::AwsChunked {
                     signed: false,
                     trailer: true,
@@ -180,7 +187,10 @@ impl BodySpec {
                     .ok()
                     .and_then(|s| BASE64.decode(s.trim()).ok())
                     .ok_or(AuthError::InvalidContentMd5)?;
-                Some(<[u8; 16]>::try_from(raw.as_slice()).map_err(|_| AuthError::InvalidContentMd5)?)
+                Some(
+                    <[u8; 16]>::try_from(raw.as_slice())
+                        .map_err(|_| AuthError::InvalidContentMd5)?,
+                )
             }
         };
 
@@ -248,9 +258,10 @@ impl BodySpec {
         }
 
         let decoded_length = match framing {
-            Framing::AwsChunked { .. } => {
-                Some(parse_length(headers, "x-amz-decoded-content-length")?.ok_or(AuthError::MissingDecodedLength)?)
-            }
+            Framing::AwsChunked { .. } => Some(
+                parse_length(headers, "x-amz-decoded-content-length")?
+                    .ok_or(AuthError::MissingDecodedLength)?,
+            ),
             Framing::Plain => parse_length(headers, "content-length")?,
         };
 
@@ -300,7 +311,10 @@ mod tests {
 
     #[test]
     fn payload_modes_parse() {
-        assert_eq!(PayloadMode::parse("UNSIGNED-PAYLOAD"), Ok(PayloadMode::Unsigned));
+        assert_eq!(
+            PayloadMode::parse("UNSIGNED-PAYLOAD"),
+            Ok(PayloadMode::Unsigned)
+        );
         assert!(matches!(
             PayloadMode::parse(&"a".repeat(64)),
             Ok(PayloadMode::Sha256(_))
@@ -309,7 +323,10 @@ mod tests {
             PayloadMode::parse("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"),
             Err(AuthError::InvalidContentSha256)
         );
-        assert_eq!(PayloadMode::parse("abc"), Err(AuthError::InvalidContentSha256));
+        assert_eq!(
+            PayloadMode::parse("abc"),
+            Err(AuthError::InvalidContentSha256)
+        );
     }
 
     #[test]

@@ -84,7 +84,14 @@ fn encode_signed(data: &[u8], size: usize) -> Vec<u8> {
     for chunk in chunks {
         let sts = signing::chunk_string_to_sign(TS, SCOPE, &previous, &signing::sha256(chunk));
         previous = key.sign(sts.as_bytes());
-        wire.extend_from_slice(format!("{:x};chunk-signature={}\r\n", chunk.len(), hex::encode(previous)).as_bytes());
+        wire.extend_from_slice(
+            format!(
+                "{:x};chunk-signature={}\r\n",
+                chunk.len(),
+                hex::encode(previous)
+            )
+            .as_bytes(),
+        );
         if !chunk.is_empty() {
             wire.extend_from_slice(chunk);
             wire.extend_from_slice(b"\r\n");
@@ -260,8 +267,10 @@ fn verify_never_panics(authorization: &str, query: &str) {
     };
     req.headers_mut()
         .insert("host", http::HeaderValue::from_static("s3.example.com"));
-    req.headers_mut()
-        .insert("x-amz-date", http::HeaderValue::from_static("20240301T120000Z"));
+    req.headers_mut().insert(
+        "x-amz-date",
+        http::HeaderValue::from_static("20240301T120000Z"),
+    );
     req.headers_mut().insert(
         "x-amz-content-sha256",
         http::HeaderValue::from_static("UNSIGNED-PAYLOAD"),

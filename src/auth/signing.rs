@@ -18,7 +18,8 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 /// The only SigV4 algorithm S3 accepts with symmetric keys.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Hex SHA-256 of the empty string; part of every chunk string to sign.
-pub const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// HMAC-SHA256.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -75,7 +76,10 @@ impl fmt::Debug for SigningKey {
 
 /// `AWS4-HMAC-SHA256\n<timestamp>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!("{ALGORITHM}\n{timestamp}\n{scope}\n{}", sha256_hex(canonical_request))
+    format!(
+        "{ALGORITHM}\n{timestamp}\n{scope}\n{}",
+        sha256_hex(canonical_request)
+    )
 }
 
 /// The string to sign for one aws-chunked chunk, chained on the previous signature.
@@ -154,7 +158,12 @@ impl ChunkSigner {
 
     /// Checks the trailer signature over `canonical_trailers` (`name:value\n`, sorted).
     pub fn verify_trailer(&self, canonical_trailers: &[u8], provided: &[u8; 32]) -> bool {
-        let sts = trailer_string_to_sign(&self.timestamp, &self.scope, &self.previous, canonical_trailers);
+        let sts = trailer_string_to_sign(
+            &self.timestamp,
+            &self.scope,
+            &self.previous,
+            canonical_trailers,
+        );
         signatures_equal(&self.key.sign(sts.as_bytes()), provided)
     }
 }
@@ -188,8 +197,11 @@ mod tests {
     #[test]
     fn chunk_chain_advances_only_on_match() {
         let key = SigningKey::derive(SECRET, "20130524", "us-east-1", "s3");
-        let seed = parse_signature_hex("4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9");
-        let Some(seed) = seed else { panic!("seed parses") };
+        let seed =
+            parse_signature_hex("4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9");
+        let Some(seed) = seed else {
+            panic!("seed parses")
+        };
         let mut signer = ChunkSigner::new(
             key,
             "20130524T000000Z".into(),
@@ -198,7 +210,8 @@ mod tests {
         );
         let data = sha256(&[b'a'; 65536]);
         let good =
-            parse_signature_hex("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648").unwrap_or_default();
+            parse_signature_hex("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648")
+                .unwrap_or_default();
         let mut bad = good;
         bad[0] ^= 1;
         assert!(!signer.verify_chunk(&data, &bad));

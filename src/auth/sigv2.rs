@@ -65,7 +65,11 @@ const SUB_RESOURCES: &[&str] = &[
 ];
 
 /// `/bucket` (virtual-hosted) + the raw path + sorted sub-resources (decoded values).
-pub fn canonical_resource(raw_path: &str, query: &[QueryPair<'_>], vhost_bucket: Option<&str>) -> String {
+pub fn canonical_resource(
+    raw_path: &str,
+    query: &[QueryPair<'_>],
+    vhost_bucket: Option<&str>,
+) -> String {
     let mut out = String::new();
     if let Some(bucket) = vhost_bucket {
         out.push('/');
@@ -177,9 +181,12 @@ fn check(secret: &str, sts: &str, provided_b64: &str) -> Result<(), AuthError> {
 
 /// Parses `AWS AccessKey:Signature`.
 pub fn parse_authorization(value: &str) -> Result<(&str, &str), AuthError> {
-    const MALFORMED: AuthError =
-        AuthError::InvalidArgument("AWS authorization header is invalid.  Expected AwsAccessKeyId:signature");
-    let rest = value.strip_prefix("AWS ").ok_or(AuthError::UnsupportedAuthorization)?;
+    const MALFORMED: AuthError = AuthError::InvalidArgument(
+        "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+    );
+    let rest = value
+        .strip_prefix("AWS ")
+        .ok_or(AuthError::UnsupportedAuthorization)?;
     let (ak, sig) = rest.trim().rsplit_once(':').ok_or(MALFORMED)?;
     if ak.is_empty() || sig.is_empty() {
         return Err(MALFORMED);
@@ -193,10 +200,20 @@ fn body_spec(parts: &Parts) -> Result<BodySpec, AuthError> {
 }
 
 /// Verifies `Authorization: AWS AK:sig`.
-pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str) -> Result<Verified, AuthError> {
+pub(crate) fn verify_header(
+    parts: &Parts,
+    ctx: &VerifyContext<'_>,
+    value: &str,
+) -> Result<Verified, AuthError> {
     let (access_key, signature) = parse_authorization(value)?;
-    let secret = ctx.credentials.secret(access_key).ok_or(AuthError::UnknownAccessKey)?;
-    let amz_date = parts.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
+    let secret = ctx
+        .credentials
+        .secret(access_key)
+        .ok_or(AuthError::UnknownAccessKey)?;
+    let amz_date = parts
+        .headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok());
     let http_date = parts.headers.get("date").and_then(|v| v.to_str().ok());
     let when = amz_date
         .or(http_date)
@@ -211,7 +228,11 @@ pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str)
     } else {
         http_date.unwrap_or("")
     };
-    check(secret, &string_to_sign(parts, date_line, ctx.vhost_bucket), signature)?;
+    check(
+        secret,
+        &string_to_sign(parts, date_line, ctx.vhost_bucket),
+        signature,
+    )?;
     Ok(Verified {
         access_key: access_key.to_string(),
         method: AuthMethod::SigV2Header,
@@ -220,7 +241,10 @@ pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str)
 }
 
 /// Verifies a SigV2 presigned URL.
-pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result<Verified, AuthError> {
+pub(crate) fn verify_presigned(
+    parts: &Parts,
+    ctx: &VerifyContext<'_>,
+) -> Result<Verified, AuthError> {
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let get = |name: &str| -> Result<String, AuthError> {
         let mut found = pairs.iter().filter(|p| p.name_is(name));
@@ -232,9 +256,12 @@ pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result
                 "A presigned-URL parameter was given more than once.",
             ));
         }
-        first.value_str().map(str::to_string).ok_or(AuthError::QueryMalformed(
-            "A presigned-URL parameter is not valid UTF-8.",
-        ))
+        first
+            .value_str()
+            .map(str::to_string)
+            .ok_or(AuthError::QueryMalformed(
+                "A presigned-URL parameter is not valid UTF-8.",
+            ))
     };
     let access_key = get("AWSAccessKeyId")?;
     let signature = get("Signature")?;
@@ -242,7 +269,10 @@ pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result
     let expires_secs: u64 = expires_raw
         .parse()
         .map_err(|_| AuthError::QueryMalformed("Invalid date (should be seconds since epoch)"))?;
-    let secret = ctx.credentials.secret(&access_key).ok_or(AuthError::UnknownAccessKey)?;
+    let secret = ctx
+        .credentials
+        .secret(&access_key)
+        .ok_or(AuthError::UnknownAccessKey)?;
     let expires = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(expires_secs));
     if expires.is_none_or(|e| ctx.now > e) {
         return Err(AuthError::Expired);
@@ -265,7 +295,9 @@ mod tests {
 
     #[test]
     fn canonical_resource_keeps_sub_resources_only_sorted() {
-        let pairs = canonical::parse_query("uploadId=abc&prefix=x&acl&versionId=3&response-content-type=text%2Fplain");
+        let pairs = canonical::parse_query(
+            "uploadId=abc&prefix=x&acl&versionId=3&response-content-type=text%2Fplain",
+        );
         assert_eq!(
             canonical_resource("/photos/a%20b.jpg", &pairs, Some("bucket")),
             "/bucket/photos/a%20b.jpg?acl&response-content-type=text/plain&uploadId=abc&versionId=3"

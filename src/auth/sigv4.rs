@@ -65,7 +65,10 @@ impl<'a> Credential<'a> {
 
     /// `YYYYMMDD/REGION/SERVICE/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/{}", self.date, self.region, self.service, self.terminal)
+        format!(
+            "{}/{}/{}/{}",
+            self.date, self.region, self.service, self.terminal
+        )
     }
 }
 
@@ -111,7 +114,9 @@ pub fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, AuthE
             ));
         }
     }
-    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
         return Err(AuthError::HeaderMalformed(
             "the authorization header requires Credential, SignedHeaders and Signature.",
         ));
@@ -153,9 +158,12 @@ pub fn parse_presigned(pairs: &[QueryPair<'_>]) -> Result<PresignedParams, AuthE
                 "A presigned-URL parameter was given more than once.",
             ));
         }
-        first.value_str().map(str::to_string).ok_or(AuthError::QueryMalformed(
-            "A presigned-URL parameter is not valid UTF-8.",
-        ))
+        first
+            .value_str()
+            .map(str::to_string)
+            .ok_or(AuthError::QueryMalformed(
+                "A presigned-URL parameter is not valid UTF-8.",
+            ))
     };
     Ok(PresignedParams {
         algorithm: get("X-Amz-Algorithm")?,
@@ -193,7 +201,11 @@ fn header_str<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// Computes the header-auth signature intermediates with `secret`. The payload hash is
 /// `payload_hash` if given, else the `x-amz-content-sha256` header (else the empty
 /// body's hash, generic SigV4's default). No policy check: `verify` applies those.
-pub fn header_details(parts: &Parts, secret: &str, payload_hash: Option<&str>) -> Result<SignatureDetails, AuthError> {
+pub fn header_details(
+    parts: &Parts,
+    secret: &str,
+    payload_hash: Option<&str>,
+) -> Result<SignatureDetails, AuthError> {
     let value = header_str(parts, "authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(value)?;
     let timestamp = request_timestamp(parts)?.1;
@@ -229,7 +241,8 @@ pub fn presigned_details(
     let credential = Credential::parse(&params.credential).ok_or(AuthError::QueryMalformed(
         "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
     ))?;
-    let provided = signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
+    let provided =
+        signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
     let signed = split_signed_headers(&params.signed_headers);
     let payload = match payload_hash {
         Some(p) => p,
@@ -265,7 +278,11 @@ fn details(
     provided: [u8; 32],
 ) -> SignatureDetails {
     let signed = split_signed_headers(signed_headers);
-    let headers = canonical::canonical_headers(&parts.headers, parts.uri.authority().map(|a| a.as_str()), &signed);
+    let headers = canonical::canonical_headers(
+        &parts.headers,
+        parts.uri.authority().map(|a| a.as_str()),
+        &signed,
+    );
     let uri = canonical::canonical_uri(parts.uri.path());
     let canonical_request = CanonicalRequest {
         method: parts.method.as_str(),
@@ -305,7 +322,9 @@ fn check_scope(
     malformed: fn(&'static str) -> AuthError,
 ) -> Result<(), AuthError> {
     if credential.service != "s3" {
-        return Err(malformed("incorrect service; this endpoint belongs to \"s3\"."));
+        return Err(malformed(
+            "incorrect service; this endpoint belongs to \"s3\".",
+        ));
     }
     if credential.terminal != "aws4_request" {
         return Err(malformed("incorrect terminal; expecting \"aws4_request\"."));
@@ -336,11 +355,10 @@ const UNSIGNED_ALLOWED: [&str; 6] = [
 /// anyone on the path add, say, `x-amz-copy-source` to a signed request.
 fn require_amz_headers_signed(parts: &Parts, signed_headers: &str) -> Result<(), AuthError> {
     let signed = split_signed_headers(signed_headers);
-    let unsigned = parts
-        .headers
-        .keys()
-        .map(|n| n.as_str())
-        .any(|n| n.starts_with("x-amz-") && !signed.contains(&n) && !UNSIGNED_ALLOWED.contains(&n));
+    let unsigned =
+        parts.headers.keys().map(|n| n.as_str()).any(|n| {
+            n.starts_with("x-amz-") && !signed.contains(&n) && !UNSIGNED_ALLOWED.contains(&n)
+        });
     if unsigned {
         Err(AuthError::UnsignedHeaders)
     } else {
@@ -371,7 +389,11 @@ fn body_spec(
 }
 
 /// Verifies `Authorization: AWS4-HMAC-SHA256 …`.
-pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str) -> Result<Verified, AuthError> {
+pub(crate) fn verify_header(
+    parts: &Parts,
+    ctx: &VerifyContext<'_>,
+    value: &str,
+) -> Result<Verified, AuthError> {
     let auth = parse_authorization(value)?;
     let cred = &auth.credential;
     let (when, timestamp) = request_timestamp(parts)?;
@@ -381,7 +403,8 @@ pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str)
         AuthError::HeaderMalformed("SignedHeaders must include host."),
     )?;
     require_amz_headers_signed(parts, auth.signed_headers)?;
-    let payload = header_str(parts, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
+    let payload =
+        header_str(parts, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let mode = PayloadMode::parse(payload)?;
     let secret = ctx
         .credentials
@@ -415,7 +438,10 @@ pub(crate) fn verify_header(parts: &Parts, ctx: &VerifyContext<'_>, value: &str)
 }
 
 /// Verifies a presigned URL (`X-Amz-Algorithm=AWS4-HMAC-SHA256&…`).
-pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result<Verified, AuthError> {
+pub(crate) fn verify_presigned(
+    parts: &Parts,
+    ctx: &VerifyContext<'_>,
+) -> Result<Verified, AuthError> {
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let params = parse_presigned(&pairs)?;
     if params.algorithm != ALGORITHM {
@@ -446,13 +472,18 @@ pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result
     // an aws-chunked body taken as plain would store its framing as object data,
     // and a claimed hash or chunk chain can only add checks.
     let mode = PayloadMode::parse(claimed.unwrap_or(payload))?;
-    let provided = signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
+    let provided =
+        signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
     let secret = ctx
         .credentials
         .secret(cred.access_key)
         .ok_or(AuthError::UnknownAccessKey)?;
     // A URL may be used up to the skew before its date (clocks differ) and until it expires.
-    if ctx.now.checked_add(ctx.max_skew).is_some_and(|latest| when > latest) {
+    if ctx
+        .now
+        .checked_add(ctx.max_skew)
+        .is_some_and(|latest| when > latest)
+    {
         return Err(AuthError::NotYetValid);
     }
     if when.checked_add(expires).is_none_or(|end| ctx.now > end) {
@@ -473,7 +504,14 @@ pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result
     if !d.matches() {
         return Err(AuthError::SignatureMismatch);
     }
-    let body = body_spec(parts, mode, key, params.date.clone(), cred.scope(), d.expected)?;
+    let body = body_spec(
+        parts,
+        mode,
+        key,
+        params.date.clone(),
+        cred.scope(),
+        d.expected,
+    )?;
     Ok(Verified {
         access_key: cred.access_key.to_string(),
         method: AuthMethod::SigV4Presigned,
@@ -484,13 +522,17 @@ pub(crate) fn verify_presigned(parts: &Parts, ctx: &VerifyContext<'_>) -> Result
 /// `X-Amz-Expires`: whole seconds, 1 to 604800.
 pub fn parse_expires(s: &str) -> Result<Duration, AuthError> {
     if s.starts_with('-') {
-        return Err(AuthError::QueryMalformed("X-Amz-Expires must be non-negative"));
+        return Err(AuthError::QueryMalformed(
+            "X-Amz-Expires must be non-negative",
+        ));
     }
     let secs: u64 = s
         .parse()
         .map_err(|_| AuthError::QueryMalformed("X-Amz-Expires should be a number"))?;
     if secs == 0 {
-        return Err(AuthError::QueryMalformed("X-Amz-Expires must be at least 1"));
+        return Err(AuthError::QueryMalformed(
+            "X-Amz-Expires must be at least 1",
+        ));
     }
     if secs > MAX_PRESIGNED_EXPIRES_SECS {
         return Err(AuthError::QueryMalformed(

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -51,7 +51,12 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::Request<(
 }
 
 /// Signs with aws-sigv4 as an S3 SDK does; `presign` puts the signature in the query.
-fn sign_v4(mut req: http::Request<()>, body: &[u8], time: SystemTime, presign: Option<Duration>) -> Parts {
+fn sign_v4(
+    mut req: http::Request<()>,
+    body: &[u8],
+    time: SystemTime,
+    presign: Option<Duration>,
+) -> Parts {
     let identity: Identity = Credentials::new(AK, SK, None, None, "test").into();
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -80,7 +85,12 @@ fn sign_v4(mut req: http::Request<()>, body: &[u8], time: SystemTime, presign: O
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().expect("ascii").to_string()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().expect("ascii").to_string(),
+            )
+        })
         .collect();
     let signable = SignableRequest::new(
         req.method().as_str(),
@@ -143,7 +153,11 @@ fn mutation_table_header_auth() {
     let signed = sign_v4(req, body, at(T), None);
     type Mutation = (&'static str, fn(&mut Parts), &'static str);
     let table: Vec<Mutation> = vec![
-        ("method", |p| p.method = Method::POST, "SignatureDoesNotMatch"),
+        (
+            "method",
+            |p| p.method = Method::POST,
+            "SignatureDoesNotMatch",
+        ),
         (
             "path",
             |p| {
@@ -192,36 +206,42 @@ fn mutation_table_header_auth() {
         (
             "host",
             |p| {
-                p.headers.insert("host", HeaderValue::from_static("s4.example.com"));
+                p.headers
+                    .insert("host", HeaderValue::from_static("s4.example.com"));
             },
             "SignatureDoesNotMatch",
         ),
         (
             "content-type",
             |p| {
-                p.headers.insert("content-type", HeaderValue::from_static("text/html"));
+                p.headers
+                    .insert("content-type", HeaderValue::from_static("text/html"));
             },
             "SignatureDoesNotMatch",
         ),
         (
             "x-amz-meta",
             |p| {
-                p.headers.insert("x-amz-meta-colour", HeaderValue::from_static("bluE"));
+                p.headers
+                    .insert("x-amz-meta-colour", HeaderValue::from_static("bluE"));
             },
             "SignatureDoesNotMatch",
         ),
         (
             "unsigned x-amz header added",
             |p| {
-                p.headers
-                    .insert("x-amz-copy-source", HeaderValue::from_static("/other/secret"));
+                p.headers.insert(
+                    "x-amz-copy-source",
+                    HeaderValue::from_static("/other/secret"),
+                );
             },
             "AccessDenied",
         ),
         (
             "content-length",
             |p| {
-                p.headers.insert("content-length", HeaderValue::from_static("6"));
+                p.headers
+                    .insert("content-length", HeaderValue::from_static("6"));
             },
             "SignatureDoesNotMatch",
         ),
@@ -236,7 +256,8 @@ fn mutation_table_header_auth() {
         (
             "date unparsable",
             |p| {
-                p.headers.insert("x-amz-date", HeaderValue::from_static("2024-03-01"));
+                p.headers
+                    .insert("x-amz-date", HeaderValue::from_static("2024-03-01"));
             },
             "AccessDenied",
         ),
@@ -252,7 +273,9 @@ fn mutation_table_header_auth() {
             |p| {
                 p.headers.insert(
                     "x-amz-content-sha256",
-                    HeaderValue::from_static("0000000000000000000000000000000000000000000000000000000000000000"),
+                    HeaderValue::from_static(
+                        "0000000000000000000000000000000000000000000000000000000000000000",
+                    ),
                 );
             },
             "SignatureDoesNotMatch",
@@ -267,8 +290,10 @@ fn mutation_table_header_auth() {
         (
             "payload hash garbage",
             |p| {
-                p.headers
-                    .insert("x-amz-content-sha256", HeaderValue::from_static("STREAMING-NOPE"));
+                p.headers.insert(
+                    "x-amz-content-sha256",
+                    HeaderValue::from_static("STREAMING-NOPE"),
+                );
             },
             "InvalidArgument",
         ),
@@ -320,9 +345,10 @@ fn mutation_table_header_auth() {
         (
             "presigned too",
             |p| {
-                p.uri = "http://s3.example.com/bucket/dir/key.txt?acl=&versionId=3&X-Amz-Signature=00"
-                    .parse()
-                    .expect("uri")
+                p.uri =
+                    "http://s3.example.com/bucket/dir/key.txt?acl=&versionId=3&X-Amz-Signature=00"
+                        .parse()
+                        .expect("uri")
             },
             "InvalidArgument",
         ),
@@ -331,7 +357,11 @@ fn mutation_table_header_auth() {
     for (what, mutate, expected) in table {
         let mut p = clone_parts(&signed);
         mutate(&mut p);
-        assert_eq!(code(verify(&p, &ctx(&store, at(T)))), expected, "mutation: {what}");
+        assert_eq!(
+            code(verify(&p, &ctx(&store, at(T)))),
+            expected,
+            "mutation: {what}"
+        );
     }
 }
 
@@ -350,11 +380,16 @@ fn body_byte_mutation_is_caught_by_the_body() {
     );
     let (out, err) = drain(b);
     assert!(out.is_empty() && err.is_some());
-    assert_eq!(outcome.error().map(|e| e.s3_code()), Some("XAmzContentSHA256Mismatch"));
+    assert_eq!(
+        outcome.error().map(|e| e.s3_code()),
+        Some("XAmzContentSHA256Mismatch")
+    );
 }
 
 fn clone_parts(p: &Parts) -> Parts {
-    let mut b = http::Request::builder().method(p.method.clone()).uri(p.uri.clone());
+    let mut b = http::Request::builder()
+        .method(p.method.clone())
+        .uri(p.uri.clone());
     for (n, v) in &p.headers {
         b = b.header(n, v);
     }
@@ -371,12 +406,17 @@ fn replace_in_auth(p: &mut Parts, from: &str, to: &str) {
 }
 
 fn flip_in_header(p: &mut Parts, marker: &str, offset: usize) {
-    let v = p.headers["authorization"].to_str().expect("ascii").to_string();
+    let v = p.headers["authorization"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let i = v.find(marker).expect("marker") + marker.len() + offset;
     let mut bytes = v.into_bytes();
     bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
-    p.headers
-        .insert("authorization", HeaderValue::from_bytes(&bytes).expect("header"));
+    p.headers.insert(
+        "authorization",
+        HeaderValue::from_bytes(&bytes).expect("header"),
+    );
 }
 
 #[test]
@@ -395,7 +435,9 @@ fn clock_skew_is_bounded_both_ways() {
         "RequestTimeTooSkewed"
     );
     assert_eq!(
-        verify(&parts, &ctx(&store, at(T + 3600))).err().map(|e| e.status()),
+        verify(&parts, &ctx(&store, at(T + 3600)))
+            .err()
+            .map(|e| e.status()),
         Some(http::StatusCode::FORBIDDEN)
     );
 }
@@ -409,7 +451,12 @@ fn presigned_url_is_accepted_until_it_expires() {
         &[("host", "s3.example.com")],
     );
     let parts = sign_v4(req, b"", at(T), Some(Duration::from_secs(600)));
-    assert!(parts.uri.query().is_some_and(|q| q.contains("X-Amz-Signature=")));
+    assert!(
+        parts
+            .uri
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Signature="))
+    );
     let v = verify(&parts, &ctx(&store, at(T + 600)));
     let Ok(v) = v else { panic!("{:?}", v.err()) };
     assert_eq!(v.method, AuthMethod::SigV4Presigned);
@@ -438,7 +485,10 @@ fn presigned_mutations_are_refused() {
     let parts = sign_v4(req, b"", at(T), Some(Duration::from_secs(600)));
     let q = parts.uri.query().expect("query").to_string();
     let cases: Vec<(String, &str)> = vec![
-        (q.replace("partNumber=2", "partNumber=3"), "SignatureDoesNotMatch"),
+        (
+            q.replace("partNumber=2", "partNumber=3"),
+            "SignatureDoesNotMatch",
+        ),
         (
             q.replace("X-Amz-Expires=600", "X-Amz-Expires=601"),
             "SignatureDoesNotMatch",
@@ -464,11 +514,17 @@ fn presigned_mutations_are_refused() {
             "AuthorizationQueryParametersError",
         ),
         (
-            q.replace("X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-HMAC-SHA1"),
+            q.replace(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+                "X-Amz-Algorithm=AWS4-HMAC-SHA1",
+            ),
             "AuthorizationQueryParametersError",
         ),
         (q.replace("AKIDTEST", "AKIDTESX"), "InvalidAccessKeyId"),
-        (q.replace("%2Feu-west-3%2F", "%2Feu-west-1%2F"), "SignatureDoesNotMatch"),
+        (
+            q.replace("%2Feu-west-3%2F", "%2Feu-west-1%2F"),
+            "SignatureDoesNotMatch",
+        ),
         (
             q.replace("%2F20240301%2F", "%2F20240302%2F"),
             "AuthorizationQueryParametersError",
@@ -499,14 +555,25 @@ fn presigned_mutations_are_refused() {
         assert_eq!(code(verify(&p, &ctx(&store, at(T)))), expected, "{query}");
     }
     let mut p = clone_parts(&parts);
-    p.headers.insert("x-amz-acl", HeaderValue::from_static("public-read"));
-    assert_eq!(verify(&p, &ctx(&store, at(T))).err(), Some(AuthError::UnsignedHeaders));
+    p.headers
+        .insert("x-amz-acl", HeaderValue::from_static("public-read"));
+    assert_eq!(
+        verify(&p, &ctx(&store, at(T))).err(),
+        Some(AuthError::UnsignedHeaders)
+    );
     let mut p = clone_parts(&parts);
     p.method = Method::PUT;
-    assert_eq!(code(verify(&p, &ctx(&store, at(T)))), "SignatureDoesNotMatch");
+    assert_eq!(
+        code(verify(&p, &ctx(&store, at(T)))),
+        "SignatureDoesNotMatch"
+    );
     let mut p = clone_parts(&parts);
-    p.headers.insert("host", HeaderValue::from_static("evil.example.com"));
-    assert_eq!(code(verify(&p, &ctx(&store, at(T)))), "SignatureDoesNotMatch");
+    p.headers
+        .insert("host", HeaderValue::from_static("evil.example.com"));
+    assert_eq!(
+        code(verify(&p, &ctx(&store, at(T)))),
+        "SignatureDoesNotMatch"
+    );
 }
 
 fn flip_query_signature(q: &str) -> String {
@@ -519,18 +586,26 @@ fn flip_query_signature(q: &str) -> String {
 #[test]
 fn no_auth_is_access_denied_and_unknown_schemes_are_refused() {
     let store = store();
-    let p = request("GET", "http://s3.example.com/bucket/key", &[("host", "s3.example.com")])
-        .into_parts()
-        .0;
+    let p = request(
+        "GET",
+        "http://s3.example.com/bucket/key",
+        &[("host", "s3.example.com")],
+    )
+    .into_parts()
+    .0;
     let e = verify(&p, &ctx(&store, at(T))).err();
     assert_eq!(e, Some(AuthError::Missing));
     assert_eq!(
         e.map(|e| (e.s3_code(), e.status().as_u16(), e.reason())),
         Some(("AccessDenied", 403, "missing"))
     );
-    let p = request("GET", "http://s3.example.com/b/k", &[("authorization", "Bearer abc")])
-        .into_parts()
-        .0;
+    let p = request(
+        "GET",
+        "http://s3.example.com/b/k",
+        &[("authorization", "Bearer abc")],
+    )
+    .into_parts()
+    .0;
     assert_eq!(code(verify(&p, &ctx(&store, at(T)))), "InvalidArgument");
     let p = request(
         "GET",
@@ -548,15 +623,20 @@ mod strip;
 #[test]
 fn presigned_upload_with_unsigned_streaming_header_is_decoded() {
     let store = store();
-    let req = request("PUT", "http://s3.example.com/bucket/key", &[("host", "s3.example.com")]);
+    let req = request(
+        "PUT",
+        "http://s3.example.com/bucket/key",
+        &[("host", "s3.example.com")],
+    );
     let mut parts = sign_v4(req, b"", at(T), Some(Duration::from_secs(600)));
     parts.headers.insert(
         "x-amz-content-sha256",
         HeaderValue::from_static("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
     );
-    parts
-        .headers
-        .insert("x-amz-decoded-content-length", HeaderValue::from_static("5"));
+    parts.headers.insert(
+        "x-amz-decoded-content-length",
+        HeaderValue::from_static("5"),
+    );
     let v = verify(&parts, &ctx(&store, at(T)));
     let Ok(v) = v else { panic!("{:?}", v.err()) };
     assert!(v.body.is_aws_chunked());
@@ -586,17 +666,27 @@ fn timing_report() {
 
     let data = vec![0x5au8; 32 << 20];
     let frames = |wire: &[u8]| -> std::collections::VecDeque<bytes::Bytes> {
-        wire.chunks(64 << 10).map(bytes::Bytes::copy_from_slice).collect()
+        wire.chunks(64 << 10)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect()
     };
     let mut h = http::HeaderMap::new();
     h.insert("content-length", data.len().into());
-    let spec = BodySpec::from_headers(&h, payload::PayloadMode::Sha256(signing::sha256(&data)), None).expect("spec");
+    let spec = BodySpec::from_headers(
+        &h,
+        payload::PayloadMode::Sha256(signing::sha256(&data)),
+        None,
+    )
+    .expect("spec");
     let input = frames(&data);
     let start = Instant::now();
     let (b, _) = VerifiedBody::new(Frames(input), spec, BodyLimits::default());
     assert_eq!(drain(b).1, None);
     let secs = start.elapsed().as_secs_f64();
-    println!("plain body + x-amz-content-sha256: {:.0} MB/s", 32.0 * 1.048_576 / secs);
+    println!(
+        "plain body + x-amz-content-sha256: {:.0} MB/s",
+        32.0 * 1.048_576 / secs
+    );
 
     // Signed aws-chunked, 64 KiB chunks.
     let key = signing::SigningKey::derive(SK, "20240301", "eu-west-3", "s3");
@@ -606,9 +696,21 @@ fn timing_report() {
     let mut chunks: Vec<&[u8]> = data.chunks(64 << 10).collect();
     chunks.push(&[]);
     for chunk in chunks {
-        let sts = signing::chunk_string_to_sign("20240301T120000Z", scope, &previous, &signing::sha256(chunk));
+        let sts = signing::chunk_string_to_sign(
+            "20240301T120000Z",
+            scope,
+            &previous,
+            &signing::sha256(chunk),
+        );
         previous = key.sign(sts.as_bytes());
-        wire.extend_from_slice(format!("{:x};chunk-signature={}\r\n", chunk.len(), hex::encode(previous)).as_bytes());
+        wire.extend_from_slice(
+            format!(
+                "{:x};chunk-signature={}\r\n",
+                chunk.len(),
+                hex::encode(previous)
+            )
+            .as_bytes(),
+        );
         if !chunk.is_empty() {
             wire.extend_from_slice(chunk);
             wire.extend_from_slice(b"\r\n");
@@ -662,5 +764,8 @@ fn timing_report() {
     let (b, _) = VerifiedBody::new(Frames(frames(&data)), spec, BodyLimits::default());
     assert_eq!(drain(b).1, None);
     let secs = start.elapsed().as_secs_f64();
-    println!("UNSIGNED-PAYLOAD + CRC32C: {:.0} MB/s", 32.0 * 1.048_576 / secs);
+    println!(
+        "UNSIGNED-PAYLOAD + CRC32C: {:.0} MB/s",
+        32.0 * 1.048_576 / secs
+    );
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 use crate::kms::KmsError;
 
@@ -119,7 +121,10 @@ impl CacheMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = CacheMetrics {
             kms_requests: IntCounterVec::new(
-                Opts::new("sealgate_kms_requests_total", "KMS calls by operation and result"),
+                Opts::new(
+                    "sealgate_kms_requests_total",
+                    "KMS calls by operation and result",
+                ),
                 &["op", "result"],
             )?,
             kms_duration: HistogramVec::new(
@@ -128,7 +133,8 @@ impl CacheMetrics {
                     "KMS call latency, retries included",
                 )
                 .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
                 ]),
                 &["op"],
             )?,
@@ -151,7 +157,10 @@ impl CacheMetrics {
                 "Bucket keys dropped from the cache for age or capacity",
             )?,
             entries: IntGaugeVec::new(
-                Opts::new("sealgate_bucket_key_cache_entries", "Bucket keys held in memory"),
+                Opts::new(
+                    "sealgate_bucket_key_cache_entries",
+                    "Bucket keys held in memory",
+                ),
                 &["side"],
             )?,
             object_key_operations: IntCounterVec::new(
@@ -183,12 +192,19 @@ impl CacheMetrics {
         Ok(m)
     }
 
-    pub(super) fn record_kms_call<T>(&self, op: KmsOp, elapsed: Duration, result: &Result<T, KmsError>) {
+    pub(super) fn record_kms_call<T>(
+        &self,
+        op: KmsOp,
+        elapsed: Duration,
+        result: &Result<T, KmsError>,
+    ) {
         let label = match result {
             Ok(_) => "ok",
             Err(e) => e.metric_result(),
         };
-        self.kms_requests.with_label_values(&[op.as_str(), label]).inc();
+        self.kms_requests
+            .with_label_values(&[op.as_str(), label])
+            .inc();
         self.kms_duration
             .with_label_values(&[op.as_str()])
             .observe(elapsed.as_secs_f64());
@@ -225,7 +241,9 @@ impl CacheMetrics {
 
     /// Current `sealgate_kms_requests_total{op,result}`.
     pub fn kms_requests(&self, op: KmsOp, result: &str) -> u64 {
-        self.kms_requests.with_label_values(&[op.as_str(), result]).get()
+        self.kms_requests
+            .with_label_values(&[op.as_str(), result])
+            .get()
     }
 
     pub fn hits(&self, side: Side) -> u64 {

@@ -4,7 +4,9 @@ use crate::kms::local::LocalKms;
 fn cache() -> BucketKeyCache {
     let kms = Arc::new(LocalKms::from_master_key(Zeroizing::new([1u8; 32])));
     let metrics = CacheMetrics::register(&prometheus::Registry::new());
-    let Ok(metrics) = metrics else { panic!("metrics") };
+    let Ok(metrics) = metrics else {
+        panic!("metrics")
+    };
     BucketKeyCache::new(
         kms,
         CacheConfig {
@@ -22,7 +24,9 @@ async fn cache_futures_are_send() {
     let cache = cache();
     let write = cache.key_for_write("b", "k");
     assert_send(&write);
-    let Ok(key) = write.await else { panic!("write") };
+    let Ok(key) = write.await else {
+        panic!("write")
+    };
     let read = cache.key_for_read("b", "k", &key.ciphertext_blob);
     assert_send(&read);
     assert!(read.await.is_ok());

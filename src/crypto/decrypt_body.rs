@@ -65,7 +65,11 @@ pub struct DecryptPlan {
 impl DecryptPlan {
     /// The whole object; the stream starts with part 1's header, which supplies P.
     /// `total_plain_len` comes from `object_plaintext_len` of the backend's size.
-    pub fn whole(parts: u32, segment_size: u32, total_plain_len: u64) -> Result<DecryptPlan, CryptoError> {
+    pub fn whole(
+        parts: u32,
+        segment_size: u32,
+        total_plain_len: u64,
+    ) -> Result<DecryptPlan, CryptoError> {
         segment_size_log2(segment_size)?;
         if parts == 0 {
             return Err(CryptoError::BadLayout("zero parts"));
@@ -174,14 +178,22 @@ impl<B> DecryptBody<B> {
                     state.segment = state.plan.first_segment;
                     state.phase = Phase::Segment;
                 }
-                Ok(()) => error = Some(DecryptError::Plan(CryptoError::BadLayout("range starts past its part"))),
+                Ok(()) => {
+                    error = Some(DecryptError::Plan(CryptoError::BadLayout(
+                        "range starts past its part",
+                    )))
+                }
                 Err(e) => error = Some(e),
             }
         }
         if error.is_some() {
             state.phase = Phase::Failed;
         }
-        DecryptBody { inner, state, error }
+        DecryptBody {
+            inner,
+            state,
+            error,
+        }
     }
 }
 
@@ -201,8 +213,13 @@ impl Opening {
                 .ok_or(bad(CryptoError::BadLayout("parts longer than the object")))?,
             None => {
                 // Part 1 of a multipart object: its length is the part size P of the layout.
-                let layout = ObjectLayout::new(plan.segment_size, plan.parts, header.plain_len(), plan.total_plain_len)
-                    .map_err(bad)?;
+                let layout = ObjectLayout::new(
+                    plan.segment_size,
+                    plan.parts,
+                    header.plain_len(),
+                    plan.total_plain_len,
+                )
+                .map_err(bad)?;
                 plan.part_plain_len = Some(layout.part_plain_len);
                 layout.part_plain_len
             }
@@ -214,7 +231,11 @@ impl Opening {
         }
         let s = u64::from(plan.segment_size);
         self.part_len = expected;
-        self.part_segments = if expected == 0 { 1 } else { (expected - 1) / s + 1 };
+        self.part_segments = if expected == 0 {
+            1
+        } else {
+            (expected - 1) / s + 1
+        };
         self.segment = 0;
         self.opener = Some(SegmentOpener::new(&self.dk, &header, self.part).map_err(bad)?);
         Ok(())
@@ -233,7 +254,11 @@ impl Opening {
     }
 
     /// Pulls one inner frame into `pending_in`. `Ok(false)`: the inner body ended.
-    fn pull<B>(&mut self, inner: Pin<&mut B>, cx: &mut Context<'_>) -> Poll<Result<bool, DecryptError>>
+    fn pull<B>(
+        &mut self,
+        inner: Pin<&mut B>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<bool, DecryptError>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
@@ -295,10 +320,11 @@ impl Opening {
                 let mut bytes = [0u8; HEADER_LEN];
                 bytes.copy_from_slice(&self.buf[..HEADER_LEN]);
                 self.buf.clear();
-                let header = parse_part_header(&bytes).map_err(|source| DecryptError::BadPartHeader {
-                    part: self.part,
-                    source,
-                })?;
+                let header =
+                    parse_part_header(&bytes).map_err(|source| DecryptError::BadPartHeader {
+                        part: self.part,
+                        source,
+                    })?;
                 self.accept_header(header)?;
                 self.phase = Phase::Segment;
                 continue;
@@ -337,7 +363,9 @@ impl Opening {
         };
         if at_end {
             if self.remaining != 0 {
-                return Err(DecryptError::Plan(CryptoError::BadLayout("plan ends before its range")));
+                return Err(DecryptError::Plan(CryptoError::BadLayout(
+                    "plan ends before its range",
+                )));
             }
             self.phase = Phase::Finishing(out);
             return Ok(None);
@@ -363,7 +391,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         if let Some(e) = this.error.take() {
             return Poll::Ready(Some(Err(e.into())));

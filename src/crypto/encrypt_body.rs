@@ -69,10 +69,18 @@ pin_project! {
 impl<B> EncryptBody<B> {
     /// Encrypts `inner` as part `part_number` (1 for a single PUT) of `plain_len` bytes,
     /// with a fresh random part salt.
-    pub fn new(inner: B, dk: &DataKey, part_number: u32, plain_len: u64, segment_size: u32) -> Self {
+    pub fn new(
+        inner: B,
+        dk: &DataKey,
+        part_number: u32,
+        plain_len: u64,
+        segment_size: u32,
+    ) -> Self {
         let mut salt = [0u8; PART_SALT_LEN];
         match fill_random(&mut salt) {
-            Ok(()) => EncryptBody::with_part_salt(inner, dk, part_number, plain_len, segment_size, salt),
+            Ok(()) => {
+                EncryptBody::with_part_salt(inner, dk, part_number, plain_len, segment_size, salt)
+            }
             Err(e) => EncryptBody {
                 inner,
                 state: State::Failed(Some(e.into())),
@@ -129,7 +137,11 @@ impl<B> EncryptBody<B> {
 
 impl Sealing {
     /// Moves one inner frame's worth of progress; `Ready(Ok(()))` means "look again".
-    fn pull<B>(&mut self, inner: Pin<&mut B>, cx: &mut Context<'_>) -> Poll<Result<(), EncryptError>>
+    fn pull<B>(
+        &mut self,
+        inner: Pin<&mut B>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), EncryptError>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
@@ -158,7 +170,11 @@ impl Sealing {
     }
 
     /// Produces the next sealed segment (with the header in front of segment 0).
-    fn poll_segment<B>(&mut self, mut inner: Pin<&mut B>, cx: &mut Context<'_>) -> Poll<Result<Bytes, EncryptError>>
+    fn poll_segment<B>(
+        &mut self,
+        mut inner: Pin<&mut B>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, EncryptError>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
@@ -219,7 +235,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let state = this.state;
         match state {

@@ -14,7 +14,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
-use super::keys::{DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key, key_commitment};
+use super::keys::{
+    DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key,
+    key_commitment,
+};
 use super::{CryptoError, fill_random, segment_size_log2};
 
 /// Object format v1: never change. Envelope version byte.
@@ -36,7 +39,8 @@ pub const SALT_LEN: usize = 32;
 pub const WRAPPED_DK_LEN: usize = 48;
 const FIXED_LEN: usize = 3 + 2 + 2 + SALT_LEN + KEY_LEN + KEY_LEN;
 /// Longest envelope in bytes before base64 (919).
-pub const MAX_ENVELOPE_LEN: usize = FIXED_LEN + MAX_KMS_KEY_ID_LEN + MAX_KMS_BLOB_LEN + WRAPPED_DK_LEN;
+pub const MAX_ENVELOPE_LEN: usize =
+    FIXED_LEN + MAX_KMS_KEY_ID_LEN + MAX_KMS_BLOB_LEN + WRAPPED_DK_LEN;
 /// Longest envelope as a metadata value (1228 base64 characters).
 pub const MAX_ENCODED_LEN: usize = MAX_ENVELOPE_LEN.div_ceil(3) * 4;
 
@@ -136,7 +140,16 @@ impl Envelope {
     ) -> Result<(Envelope, DataKey), CryptoError> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
-        Envelope::seal_new_with_salt(w, kms_key_id, kms_blob, bucket_key, segment_size, bucket, key, salt)
+        Envelope::seal_new_with_salt(
+            w,
+            kms_key_id,
+            kms_blob,
+            bucket_key,
+            segment_size,
+            bucket,
+            key,
+            salt,
+        )
     }
 
     /// [`Envelope::seal_new`] with a caller-chosen salt, for the documented worked example
@@ -187,7 +200,9 @@ impl Envelope {
     ) -> Result<Envelope, CryptoError> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
-        self.rewrap_with_salt(dk, new_w, kms_key_id, kms_blob, bucket_key, bucket, key, salt)
+        self.rewrap_with_salt(
+            dk, new_w, kms_key_id, kms_blob, bucket_key, bucket, key, salt,
+        )
     }
 
     /// [`Envelope::rewrap`] with a caller-chosen salt, for the worked example only: the
@@ -213,7 +228,11 @@ impl Envelope {
         let mut wrapped = [0u8; WRAPPED_DK_LEN];
         wrapped[..KEY_LEN].copy_from_slice(dk.expose_secret());
         let tag = wrap_cipher(new_w, &salt)?
-            .seal_in_place_separate_tag(wrap_nonce(), Aad::from(binding(bucket, key)?), &mut wrapped[..KEY_LEN])
+            .seal_in_place_separate_tag(
+                wrap_nonce(),
+                Aad::from(binding(bucket, key)?),
+                &mut wrapped[..KEY_LEN],
+            )
             .map_err(|_| CryptoError::KeySetup)?;
         wrapped[KEY_LEN..].copy_from_slice(tag.as_ref());
         let mut env = Envelope {
@@ -253,7 +272,12 @@ impl Envelope {
     }
 
     /// HMAC-SHA256 over the encoded envelope up to the MAC, then the bound names.
-    fn compute_mac(&self, dk: &DataKey, bucket: &str, key: &str) -> Result<[u8; KEY_LEN], CryptoError> {
+    fn compute_mac(
+        &self,
+        dk: &DataKey,
+        bucket: &str,
+        key: &str,
+    ) -> Result<[u8; KEY_LEN], CryptoError> {
         let mac_key = envelope_mac_key(dk);
         let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()));
         ctx.update(&self.to_bytes_without_mac());
@@ -310,7 +334,9 @@ impl Envelope {
             return Err(EnvelopeError::UnsupportedVersion(version));
         }
         let flags = r.byte("flags")?;
-        if flags & !KNOWN_FLAGS != 0 || (flags & FLAG_BUCKET_KEY != 0 && flags & FLAG_CUSTOMER_KEY != 0) {
+        if flags & !KNOWN_FLAGS != 0
+            || (flags & FLAG_BUCKET_KEY != 0 && flags & FLAG_CUSTOMER_KEY != 0)
+        {
             return Err(EnvelopeError::BadFlags(flags));
         }
         let segment_log2 = r.byte("segment size")?;

@@ -121,8 +121,16 @@ pub fn envelope_mac_key(dk: &DataKey) -> Zeroizing<[u8; KEY_LEN]> {
 
 /// PK = HKDF(ikm = DK, salt = part salt, info = "sealgate/v1/part" || part number u32 BE).
 /// The part number in the key means a segment cannot move to another part.
-pub fn derive_part_key(dk: &DataKey, part_salt: &[u8], part_number: u32) -> Zeroizing<[u8; KEY_LEN]> {
-    hkdf(dk.expose_secret(), part_salt, &[INFO_PART, &part_number.to_be_bytes()])
+pub fn derive_part_key(
+    dk: &DataKey,
+    part_salt: &[u8],
+    part_number: u32,
+) -> Zeroizing<[u8; KEY_LEN]> {
+    hkdf(
+        dk.expose_secret(),
+        part_salt,
+        &[INFO_PART, &part_number.to_be_bytes()],
+    )
 }
 
 #[cfg(test)]
@@ -150,7 +158,10 @@ mod tests {
         let dk = derive_data_key(&w, &[1; 32]);
         assert_ne!(dk.expose_secret(), &*derive_wrap_key(&w, &[1; 32]));
         assert_ne!(key_commitment(&dk), *envelope_mac_key(&dk));
-        assert_ne!(*derive_part_key(&dk, &[0; 16], 1), *derive_part_key(&dk, &[0; 16], 2));
+        assert_ne!(
+            *derive_part_key(&dk, &[0; 16], 1),
+            *derive_part_key(&dk, &[0; 16], 2)
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ fn segment_count(plain_len: u64, segment_size: u64) -> u64 {
 }
 
 fn valid_segment_size(segment_size: u32) -> Option<u64> {
-    segment_size_log2(segment_size).ok().map(|_| u64::from(segment_size))
+    segment_size_log2(segment_size)
+        .ok()
+        .map(|_| u64::from(segment_size))
 }
 
 fn checked_part_len(plain_len: u64, segment_size: u32) -> Option<u64> {
@@ -98,7 +100,9 @@ impl ObjectLayout {
         match parts {
             0 => return Err(CryptoError::BadLayout("zero parts")),
             1 if part_plain_len != total_plain_len => {
-                return Err(CryptoError::BadLayout("single part size differs from object size"));
+                return Err(CryptoError::BadLayout(
+                    "single part size differs from object size",
+                ));
             }
             1 => {}
             _ => {
@@ -115,7 +119,8 @@ impl ObjectLayout {
                 }
             }
         }
-        checked_object_len(total_plain_len, parts, segment_size).ok_or(CryptoError::BadLayout("object too large"))?;
+        checked_object_len(total_plain_len, parts, segment_size)
+            .ok_or(CryptoError::BadLayout("object too large"))?;
         Ok(ObjectLayout {
             segment_size,
             parts,
@@ -240,7 +245,8 @@ pub fn plan_range(layout: &ObjectLayout, start: u64, end_inclusive: u64) -> Opti
     let (first_part, first_segment, skip) = layout.locate(start);
     let (last_part, last_segment, _) = layout.locate(end);
     let last_seg_plain = (layout.part_len(last_part) - last_segment * s).min(s);
-    let cipher_end_inclusive = layout.segment_cipher_start(last_part, last_segment) + last_seg_plain + TAG_LEN - 1;
+    let cipher_end_inclusive =
+        layout.segment_cipher_start(last_part, last_segment) + last_seg_plain + TAG_LEN - 1;
     let header_start = layout.part_cipher_start(first_part);
     let (cipher_start, header_range) = if first_segment == 0 {
         (header_start, None)

@@ -34,7 +34,8 @@ struct PartCipher {
 impl PartCipher {
     fn new(dk: &DataKey, header: &PartHeader, part_number: u32) -> Result<Self, CryptoError> {
         let pk = derive_part_key(dk, header.part_salt(), part_number);
-        let unbound = UnboundKey::new(&AES_256_GCM, pk.as_ref()).map_err(|_| CryptoError::KeySetup)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, pk.as_ref()).map_err(|_| CryptoError::KeySetup)?;
         Ok(PartCipher {
             key: LessSafeKey::new(unbound),
             header: *header.as_bytes(),
@@ -63,7 +64,12 @@ impl SegmentSealer {
     }
 
     /// Encrypts `in_out` in place and returns the 16-byte tag to append.
-    pub fn seal_in_place(&self, index: u64, is_last: bool, in_out: &mut [u8]) -> Result<[u8; TAG_BYTES], CryptoError> {
+    pub fn seal_in_place(
+        &self,
+        index: u64,
+        is_last: bool,
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_BYTES], CryptoError> {
         let (nonce, aad) = self.0.nonce_and_aad(index, is_last);
         let tag = self
             .0
@@ -87,7 +93,12 @@ impl SegmentOpener {
 
     /// Decrypts `ciphertext || tag` in place; returns the plaintext length (the plaintext
     /// is the buffer's prefix). On failure the buffer holds no usable plaintext.
-    pub fn open_in_place(&self, index: u64, is_last: bool, in_out: &mut [u8]) -> Result<usize, OpenError> {
+    pub fn open_in_place(
+        &self,
+        index: u64,
+        is_last: bool,
+        in_out: &mut [u8],
+    ) -> Result<usize, OpenError> {
         if in_out.len() < TAG_BYTES {
             return Err(OpenError::TooShort { index });
         }

@@ -16,7 +16,10 @@ struct Chunks(VecDeque<Bytes>);
 impl Body for Chunks {
     type Data = Bytes;
     type Error = BoxError;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -27,7 +30,10 @@ struct Stutter<B>(B, bool);
 impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for Stutter<B> {
     type Data = Bytes;
     type Error = BoxError;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.1 = !self.1;
         if self.1 {
             cx.waker().wake_by_ref();
@@ -59,7 +65,9 @@ fn whole(data: &[u8]) -> Chunks {
 }
 
 /// Drains a body (re-polling on Pending); checks size_hint stays exact.
-fn collect<B: Body<Data = Bytes, Error = BoxError> + Unpin>(mut body: B) -> Result<Vec<u8>, BoxError> {
+fn collect<B: Body<Data = Bytes, Error = BoxError> + Unpin>(
+    mut body: B,
+) -> Result<Vec<u8>, BoxError> {
     let mut cx = Context::from_waker(Waker::noop());
     let mut out = Vec::new();
     loop {
@@ -75,7 +83,10 @@ fn collect<B: Body<Data = Bytes, Error = BoxError> + Unpin>(mut body: B) -> Resu
             }
             Poll::Ready(Some(Err(e))) => return Err(e),
             Poll::Ready(None) => {
-                assert!(hint.is_none_or(|h| h == 0), "ended with {hint:?} bytes promised");
+                assert!(
+                    hint.is_none_or(|h| h == 0),
+                    "ended with {hint:?} bytes promised"
+                );
                 return Ok(out);
             }
             Poll::Pending => {}
@@ -102,7 +113,10 @@ fn encrypt_part(key: &DataKey, part: u32, data: &[u8], s: u32) -> Vec<u8> {
         s,
     ))
     .unwrap();
-    assert_eq!(len_u64(out.len()), part_ciphertext_len(len_u64(data.len()), s));
+    assert_eq!(
+        len_u64(out.len()),
+        part_ciphertext_len(len_u64(data.len()), s)
+    );
     out
 }
 
@@ -120,7 +134,11 @@ fn encrypt_object(key: &DataKey, data: &[u8], n: u32, p: usize, s: u32) -> Vec<u
 fn decrypt_whole(key: &DataKey, cipher: &[u8], n: u32, s: u32) -> Result<Vec<u8>, BoxError> {
     let t = object_plaintext_len(len_u64(cipher.len()), n, s).ok_or("impossible size")?;
     let plan = DecryptPlan::whole(n, s, t)?;
-    collect(DecryptBody::new(chunks(cipher, 99, 5000), key.clone(), plan))
+    collect(DecryptBody::new(
+        chunks(cipher, 99, 5000),
+        key.clone(),
+        plan,
+    ))
 }
 
 /// Does what a GET handler does for a range: plan, fetch header and range, decrypt.
@@ -165,7 +183,12 @@ fn empty_part_is_one_empty_sealed_segment() {
 fn encrypt_rejects_bodies_of_the_wrong_length() {
     let data = plaintext(5000, 1);
     let short = EncryptBody::new(whole(&data[..4999]), &dk(1), 1, 5000, S);
-    assert!(collect(short).unwrap_err().to_string().contains("ended after 4999"));
+    assert!(
+        collect(short)
+            .unwrap_err()
+            .to_string()
+            .contains("ended after 4999")
+    );
     let long = EncryptBody::new(whole(&data), &dk(1), 1, 4999, S);
     assert!(collect(long).unwrap_err().to_string().contains("longer"));
     // Exactly one segment, then an extra byte: the final segment must not go out.
@@ -190,7 +213,12 @@ fn bodies_resume_after_pending() {
     .unwrap();
     let plan = DecryptPlan::whole(1, S, len_u64(data.len())).unwrap();
     assert_eq!(
-        collect(DecryptBody::new(Stutter(chunks(&c, 6, 700), false), dk(8), plan)).unwrap(),
+        collect(DecryptBody::new(
+            Stutter(chunks(&c, 6, 700), false),
+            dk(8),
+            plan
+        ))
+        .unwrap(),
         data
     );
 }
@@ -199,7 +227,10 @@ fn bodies_resume_after_pending() {
 fn multipart_object_round_trips() {
     let data = plaintext(3 * 8192 + 123, 2);
     let c = encrypt_object(&dk(2), &data, 4, 8192, S);
-    assert_eq!(len_u64(c.len()), object_ciphertext_len(len_u64(data.len()), 4, S));
+    assert_eq!(
+        len_u64(c.len()),
+        object_ciphertext_len(len_u64(data.len()), 4, S)
+    );
     assert_eq!(decrypt_whole(&dk(2), &c, 4, S).unwrap(), data);
 }
 
@@ -224,7 +255,10 @@ fn any_flipped_bit_fails() {
             }
             let mut t = c.clone();
             t[i] ^= 1 << (i % 8);
-            assert!(decrypt_whole(&dk(3), &t, n, S).is_err(), "byte {i} of {n}-part object");
+            assert!(
+                decrypt_whole(&dk(3), &t, n, S).is_err(),
+                "byte {i} of {n}-part object"
+            );
             tried += 1;
         }
         assert!(tried > 100);
@@ -237,7 +271,13 @@ fn truncation_at_and_inside_segment_boundaries_fails() {
     let mut cuts = vec![0, 1, 31, 32, 33];
     for k in 1..=3 {
         let boundary = 32 + k * SEG;
-        cuts.extend([boundary - 17, boundary - 16, boundary - 1, boundary, boundary + 1]);
+        cuts.extend([
+            boundary - 17,
+            boundary - 16,
+            boundary - 1,
+            boundary,
+            boundary + 1,
+        ]);
     }
     for cut in cuts.into_iter().filter(|&c| c < single.len()) {
         // Declared with the true length (the backend lies about the body, not the size)...
@@ -247,7 +287,10 @@ fn truncation_at_and_inside_segment_boundaries_fails() {
             "cut {cut}"
         );
         // ...or with a size recomputed from the truncated body.
-        assert!(decrypt_whole(&dk(3), &single[..cut], 1, S).is_err(), "cut {cut}");
+        assert!(
+            decrypt_whole(&dk(3), &single[..cut], 1, S).is_err(),
+            "cut {cut}"
+        );
     }
 }
 
@@ -333,7 +376,8 @@ fn range_with_a_header_from_another_part_fails() {
     let part2 = layout.part_cipher_start(2) as usize;
     let other: [u8; 32] = c[part2..part2 + 32].try_into().unwrap();
     let fetched = &c[plan.cipher_start as usize..=plan.cipher_end_inclusive as usize];
-    let dplan = DecryptPlan::range(&layout, &plan, Some(parse_part_header(&other).unwrap())).unwrap();
+    let dplan =
+        DecryptPlan::range(&layout, &plan, Some(parse_part_header(&other).unwrap())).unwrap();
     assert!(collect(DecryptBody::new(whole(fetched), dk(5), dplan)).is_err());
     assert_eq!(
         decrypt_range(&dk(5), &c, &layout, 5000, 5010, 1).unwrap(),

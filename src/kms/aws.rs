@@ -46,7 +46,10 @@ impl fmt::Debug for AwsCredentials {
         f.debug_struct("AwsCredentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -103,7 +106,10 @@ impl AwsKmsConfig {
 
     /// From the `[kms]` config section; config values win over `env`, and a session
     /// token is taken from `env` only along with `env`'s own key pair.
-    pub fn from_kms_config(config: &crate::config::KmsConfig, env: &AwsEnv) -> Result<Self, AwsKmsConfigError> {
+    pub fn from_kms_config(
+        config: &crate::config::KmsConfig,
+        env: &AwsEnv,
+    ) -> Result<Self, AwsKmsConfigError> {
         let credentials = match (&config.access_key, &config.secret_key) {
             (Some(id), Some(secret)) => AwsCredentials {
                 access_key_id: id.clone(),
@@ -119,7 +125,8 @@ impl AwsKmsConfig {
                 _ => {
                     return Err(AwsKmsConfigError::Invalid {
                         key: "kms.access_key",
-                        problem: "unset, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not given".into(),
+                        problem: "unset, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not given"
+                            .into(),
                     });
                 }
             },
@@ -130,7 +137,10 @@ impl AwsKmsConfig {
                 });
             }
         };
-        let region = config.region.clone().unwrap_or_else(|| "us-east-1".to_string());
+        let region = config
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_string());
         let mut out = AwsKmsConfig::new(region, credentials);
         out.endpoint = config.endpoint.clone();
         out.timeout = Duration::from_millis(config.timeout_ms.max(1));
@@ -180,7 +190,9 @@ impl AwsKms {
         let endpoint: Uri = endpoint_text
             .parse()
             .ok()
-            .filter(|u: &Uri| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+            .filter(|u: &Uri| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            })
             .ok_or_else(|| AwsKmsConfigError::Invalid {
                 key: "kms.endpoint",
                 problem: format!("{endpoint_text:?} is not an http(s) URL"),
@@ -214,9 +226,15 @@ impl AwsKms {
     /// One KMS operation by name (`CreateKey`, `DisableKey`, …) with a JSON body, with
     /// the same signing, timeout and retries as the built-in operations. For admin
     /// tooling and tests; the answer is returned as JSON.
-    pub async fn call_json(&self, operation: &str, body: &serde_json::Value) -> Result<serde_json::Value, KmsError> {
+    pub async fn call_json(
+        &self,
+        operation: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, KmsError> {
         let body = serde_json::to_vec(body).map_err(|e| KmsError::Protocol(e.to_string()))?;
-        let answer = self.call(&format!("TrentService.{operation}"), body).await?;
+        let answer = self
+            .call(&format!("TrentService.{operation}"), body)
+            .await?;
         serde_json::from_slice(&answer).map_err(|e| KmsError::Protocol(format!("response: {e}")))
     }
 
@@ -225,10 +243,11 @@ impl AwsKms {
         let body = Bytes::from(body);
         let mut retries = 0u32;
         loop {
-            let outcome = match tokio::time::timeout(self.timeout, self.attempt(target, &body)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(KmsError::Timeout),
-            };
+            let outcome =
+                match tokio::time::timeout(self.timeout, self.attempt(target, &body)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(KmsError::Timeout),
+                };
             match outcome {
                 Err(e) if e.is_retryable() && retries < self.max_retries => {
                     let delay = full_jitter(self.backoff_base, self.backoff_max, retries);
@@ -270,7 +289,12 @@ impl AwsKms {
         }
     }
 
-    fn sign(&self, req: &mut Request<Full<Bytes>>, body: &[u8], now: SystemTime) -> Result<(), KmsError> {
+    fn sign(
+        &self,
+        req: &mut Request<Full<Bytes>>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), KmsError> {
         let fail = |e: &dyn fmt::Display| KmsError::Protocol(format!("signing: {e}"));
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
@@ -294,7 +318,8 @@ impl AwsKms {
             SignableBody::Bytes(body),
         )
         .map_err(|e| fail(&e))?;
-        let (instructions, _signature) = sign(signable, &params).map_err(|e| fail(&e))?.into_parts();
+        let (instructions, _signature) =
+            sign(signable, &params).map_err(|e| fail(&e))?.into_parts();
         let signed: Vec<(http::HeaderName, HeaderValue)> = instructions
             .headers()
             .map(|(name, value)| {
@@ -383,7 +408,9 @@ fn add_pem_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), S
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut added = 0;
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
         added += 1;
     }
     if added == 0 {
@@ -393,7 +420,11 @@ fn add_pem_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), S
 }
 
 impl Kms for AwsKms {
-    fn generate_data_key<'a>(&'a self, key_id: &'a str, context: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey> {
+    fn generate_data_key<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, GeneratedKey> {
         Box::pin(async move {
             let body = wire::generate_data_key_body(key_id, context)?;
             let answer = self.call(wire::TARGET_GENERATE_DATA_KEY, body).await?;
@@ -450,6 +481,8 @@ mod tests {
             session_token: Some(Zeroizing::new("tok-secret".into())),
         };
         let text = format!("{c:?}");
-        assert!(text.contains("AKID") && !text.contains("very-secret") && !text.contains("tok-secret"));
+        assert!(
+            text.contains("AKID") && !text.contains("very-secret") && !text.contains("tok-secret")
+        );
     }
 }

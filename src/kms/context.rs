@@ -52,7 +52,13 @@ impl EncryptionContext {
     /// and `{"a": "bc"}` from encoding alike. Used as AEAD associated data by the
     /// local KMS: changing it makes every stored blob unreadable.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.0.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
+        let mut out = Vec::with_capacity(
+            4 + self
+                .0
+                .iter()
+                .map(|(k, v)| 8 + k.len() + v.len())
+                .sum::<usize>(),
+        );
         push_len_prefixed_count(&mut out, self.0.len());
         for (k, v) in &self.0 {
             push_len_prefixed(&mut out, k.as_bytes());
@@ -64,7 +70,11 @@ impl EncryptionContext {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 

@@ -60,9 +60,10 @@ impl KmsError {
     /// The HTTP status that goes with [`KmsError::s3_code`].
     pub fn status(&self) -> StatusCode {
         match self {
-            KmsError::Throttled(_) | KmsError::Unavailable(_) | KmsError::Timeout | KmsError::Internal(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            KmsError::Throttled(_)
+            | KmsError::Unavailable(_)
+            | KmsError::Timeout
+            | KmsError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
             KmsError::Disabled(_)
             | KmsError::InvalidState(_)
             | KmsError::NotFound(_)
@@ -92,7 +93,10 @@ impl KmsError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            KmsError::Throttled(_) | KmsError::Unavailable(_) | KmsError::Timeout | KmsError::Internal(_)
+            KmsError::Throttled(_)
+                | KmsError::Unavailable(_)
+                | KmsError::Timeout
+                | KmsError::Internal(_)
         )
     }
 }
@@ -106,8 +110,16 @@ mod tests {
         let cases = [
             (KmsError::Throttled(String::new()), "SlowDown", 503),
             (KmsError::Timeout, "ServiceUnavailable", 503),
-            (KmsError::Disabled(String::new()), "KMS.DisabledException", 400),
-            (KmsError::NotFound(String::new()), "KMS.NotFoundException", 400),
+            (
+                KmsError::Disabled(String::new()),
+                "KMS.DisabledException",
+                400,
+            ),
+            (
+                KmsError::NotFound(String::new()),
+                "KMS.NotFoundException",
+                400,
+            ),
             (KmsError::AccessDenied(String::new()), "AccessDenied", 403),
             (
                 KmsError::InvalidCiphertext(String::new()),

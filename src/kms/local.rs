@@ -176,12 +176,16 @@ impl LocalKms {
         let mut kek = Zeroizing::new([0u8; 32]);
         hk.expand(key_id.as_bytes(), &mut kek[..])
             .map_err(|_| KmsError::Protocol("HKDF output length".into()))?;
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, &kek[..]).map_err(|_| KmsError::Protocol("AES key setup".into()))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &kek[..])
+            .map_err(|_| KmsError::Protocol("AES key setup".into()))?;
         Ok(LessSafeKey::new(unbound))
     }
 
-    fn generate(&self, key_id: &str, context: &EncryptionContext) -> Result<GeneratedKey, KmsError> {
+    fn generate(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedKey, KmsError> {
         self.calls_generate.fetch_add(1, Ordering::Relaxed);
         check_key_id(key_id)?;
         let mut plaintext = Zeroizing::new([0u8; DATA_KEY_LEN]);
@@ -199,7 +203,8 @@ impl LocalKms {
             )
             .map_err(|_| KmsError::Internal("seal failed".into()))?;
         let id_len = key_id_len(key_id)?;
-        let mut blob = Vec::with_capacity(1 + 2 + key_id.len() + NONCE_LEN + DATA_KEY_LEN + TAG_LEN);
+        let mut blob =
+            Vec::with_capacity(1 + 2 + key_id.len() + NONCE_LEN + DATA_KEY_LEN + TAG_LEN);
         blob.push(BLOB_VERSION);
         blob.extend_from_slice(&id_len.to_be_bytes());
         blob.extend_from_slice(key_id.as_bytes());
@@ -228,13 +233,18 @@ impl LocalKms {
         let (len_bytes, rest) = rest.split_at_checked(2).ok_or_else(|| bad("truncated"))?;
         let len_bytes = <[u8; 2]>::try_from(len_bytes).map_err(|_| bad("truncated"))?;
         let id_len = usize::from(u16::from_be_bytes(len_bytes));
-        let (blob_key_id, rest) = rest.split_at_checked(id_len).ok_or_else(|| bad("truncated"))?;
-        let blob_key_id = std::str::from_utf8(blob_key_id).map_err(|_| bad("key id is not UTF-8"))?;
+        let (blob_key_id, rest) = rest
+            .split_at_checked(id_len)
+            .ok_or_else(|| bad("truncated"))?;
+        let blob_key_id =
+            std::str::from_utf8(blob_key_id).map_err(|_| bad("key id is not UTF-8"))?;
         // As AWS: an empty key id means "whichever key made the blob".
         if !key_id.is_empty() && key_id != blob_key_id {
             return Err(bad("blob was made under another key id"));
         }
-        let (nonce, sealed) = rest.split_at_checked(NONCE_LEN).ok_or_else(|| bad("truncated"))?;
+        let (nonce, sealed) = rest
+            .split_at_checked(NONCE_LEN)
+            .ok_or_else(|| bad("truncated"))?;
         if sealed.len() != DATA_KEY_LEN + TAG_LEN {
             return Err(bad("wrong length"));
         }
@@ -255,7 +265,9 @@ impl LocalKms {
 
 fn check_key_id(key_id: &str) -> Result<(), KmsError> {
     if key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
-        return Err(KmsError::NotFound("local key ids are 1 to 2048 bytes".into()));
+        return Err(KmsError::NotFound(
+            "local key ids are 1 to 2048 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -269,14 +281,22 @@ fn aad(key_id: &str, context: &EncryptionContext) -> Vec<u8> {
     let mut out = Vec::with_capacity(LABEL.len() + 2 + key_id.len() + ctx.len());
     out.extend_from_slice(LABEL);
     // key_id was checked to fit in u16 before any blob is made or opened.
-    out.extend_from_slice(&u16::try_from(key_id.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(key_id.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
     out.extend_from_slice(key_id.as_bytes());
     out.extend_from_slice(&ctx);
     out
 }
 
 impl Kms for LocalKms {
-    fn generate_data_key<'a>(&'a self, key_id: &'a str, context: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey> {
+    fn generate_data_key<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, GeneratedKey> {
         Box::pin(async move { self.generate(key_id, context) })
     }
 

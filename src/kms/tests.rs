@@ -18,7 +18,11 @@ async fn local_backend_from_config_creates_its_master_key() {
     let Ok(key) = kms.generate_data_key(&config.key_id, &ctx).await else {
         panic!("generate")
     };
-    assert!(kms.decrypt(&config.key_id, &key.ciphertext_blob, &ctx).await.is_ok());
+    assert!(
+        kms.decrypt(&config.key_id, &key.ciphertext_blob, &ctx)
+            .await
+            .is_ok()
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ use crate::kms::KmsError;
 use crate::s3::error::{ErrorOrigin, S3Error};
 use crate::s3::handlers::RequestContext;
 use crate::s3::headers::{
-    RESERVED_META_PREFIX, X_AMZ_META_ENVELOPE, X_AMZ_SSE, X_AMZ_SSE_BUCKET_KEY_ENABLED, X_AMZ_SSE_C_ALGORITHM,
-    X_AMZ_SSE_KMS_KEY_ID, is_sse_header,
+    RESERVED_META_PREFIX, X_AMZ_META_ENVELOPE, X_AMZ_SSE, X_AMZ_SSE_BUCKET_KEY_ENABLED,
+    X_AMZ_SSE_C_ALGORITHM, X_AMZ_SSE_KMS_KEY_ID, is_sse_header,
 };
 
 /// The keys of an object being written.
@@ -27,7 +27,11 @@ struct WriteChoice {
     segment_size: u32,
 }
 
-fn write_choice(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Result<WriteChoice, S3Error> {
+fn write_choice(
+    rc: &RequestContext,
+    bucket: &str,
+    headers: &HeaderMap,
+) -> Result<WriteChoice, S3Error> {
     let config = &rc.state.config;
     let policy = config.policy(bucket);
     if let Some(v) = headers.get(X_AMZ_SSE) {
@@ -45,9 +49,14 @@ fn write_choice(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Resul
             .to_str()
             .ok()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| S3Error::invalid_argument("Invalid x-amz-server-side-encryption-aws-kms-key-id"))?
+            .ok_or_else(|| {
+                S3Error::invalid_argument("Invalid x-amz-server-side-encryption-aws-kms-key-id")
+            })?
             .to_string(),
-        None => policy.kms_key_id.clone().unwrap_or_else(|| config.kms.key_id.clone()),
+        None => policy
+            .kms_key_id
+            .clone()
+            .unwrap_or_else(|| config.kms.key_id.clone()),
     };
     let bucket_key = match headers.get(X_AMZ_SSE_BUCKET_KEY_ENABLED) {
         Some(v) if v.as_bytes().eq_ignore_ascii_case(b"true") => true,
@@ -148,7 +157,10 @@ pub fn envelope_of(headers: &HeaderMap) -> Result<Option<Envelope>, S3Error> {
 
 /// Refuses client attempts to set metadata reserved for the proxy.
 pub fn refuse_reserved_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
-    if headers.keys().any(|k| k.as_str().starts_with(RESERVED_META_PREFIX)) {
+    if headers
+        .keys()
+        .any(|k| k.as_str().starts_with(RESERVED_META_PREFIX))
+    {
         return Err(S3Error::invalid_argument(format!(
             "Metadata names starting with {RESERVED_META_PREFIX} are reserved by the encryption proxy."
         )));
@@ -172,7 +184,9 @@ pub fn refuse_sse_c(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> R
         ));
     }
     if uses_sse_c {
-        return Err(S3Error::not_implemented("SSE-C emulation is not implemented yet."));
+        return Err(S3Error::not_implemented(
+            "SSE-C emulation is not implemented yet.",
+        ));
     }
     Ok(())
 }
@@ -204,7 +218,9 @@ pub fn hide_from_client(headers: &mut HeaderMap) {
         .keys()
         .filter(|k| {
             let n = k.as_str();
-            n.starts_with(RESERVED_META_PREFIX) || n.starts_with("x-amz-checksum-") || is_sse_header(n)
+            n.starts_with(RESERVED_META_PREFIX)
+                || n.starts_with("x-amz-checksum-")
+                || is_sse_header(n)
         })
         .cloned()
         .collect();
@@ -221,7 +237,11 @@ pub fn add_sse_headers(headers: &mut HeaderMap, envelope: &Envelope) {
     }
     headers.insert(
         X_AMZ_SSE_BUCKET_KEY_ENABLED,
-        HeaderValue::from_static(if envelope.bucket_key() { "true" } else { "false" }),
+        HeaderValue::from_static(if envelope.bucket_key() {
+            "true"
+        } else {
+            "false"
+        }),
     );
 }
 
@@ -232,7 +252,8 @@ pub fn kms_error(e: KmsError) -> S3Error {
 
 /// An object that fails authentication: a server error, with the cause kept for the log.
 pub fn tampered(e: impl Into<crate::s3::error::BoxError>) -> S3Error {
-    S3Error::internal_error("The object's stored encryption data failed verification.").with_source(e)
+    S3Error::internal_error("The object's stored encryption data failed verification.")
+        .with_source(e)
 }
 
 fn crypto_internal(e: impl Into<crate::s3::error::BoxError>) -> S3Error {

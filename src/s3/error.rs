@@ -155,10 +155,10 @@ impl S3Error {
 /// Escapes text for an XML element; also drops characters XML 1.0 cannot carry, so an
 /// object key with control bytes cannot break the document.
 pub fn escape_xml(s: &str) -> Cow<'_, str> {
-    if !s
-        .chars()
-        .any(|c| matches!(c, '<' | '>' | '&' | '"' | '\'') || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')))
-    {
+    if !s.chars().any(|c| {
+        matches!(c, '<' | '>' | '&' | '"' | '\'')
+            || (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    }) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

@@ -49,7 +49,10 @@ pub async fn dispatch(
         .policy(rc.target.bucket.as_deref().unwrap_or_default())
         .clone();
     let encrypting = policy.encrypt;
-    let proxy_upload = rc.target.param("uploadId").is_some_and(|id| id.starts_with("sg1."));
+    let proxy_upload = rc
+        .target
+        .param("uploadId")
+        .is_some_and(|id| id.starts_with("sg1."));
     match rc.operation {
         GetObject | HeadObject if rc.target.has_param("partNumber") && encrypting => {
             Err(not_yet(rc.operation, "partNumber reads"))
@@ -60,16 +63,28 @@ pub async fn dispatch(
         CreateMultipartUpload if encrypting => multipart::create(&rc, parts, body, verified).await,
         UploadPart if proxy_upload => multipart::upload_part(&rc, parts, body, verified).await,
         UploadPart if encrypting => multipart::upload_part(&rc, parts, body, verified).await,
-        CompleteMultipartUpload if proxy_upload => multipart::complete(&rc, parts, body, verified).await,
-        AbortMultipartUpload | ListParts if proxy_upload => multipart::by_backend_id(&rc, parts, body, verified).await,
+        CompleteMultipartUpload if proxy_upload => {
+            multipart::complete(&rc, parts, body, verified).await
+        }
+        AbortMultipartUpload | ListParts if proxy_upload => {
+            multipart::by_backend_id(&rc, parts, body, verified).await
+        }
         ListObjects | ListObjectsV2 | ListObjectVersions if encrypting => {
             list::list_objects(&rc, parts, body, verified).await
         }
         GetBucketEncryption => bucket_encryption::get(&rc),
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
-        CopyObject | UploadPartCopy if encrypting => Err(not_yet(rc.operation, "copies of encrypted objects")),
-        PostObject if encrypting => Err(not_yet(rc.operation, "browser form uploads into encrypting buckets")),
-        GetObjectAttributes if encrypting => Err(not_yet(rc.operation, "object attributes of encrypted objects")),
+        CopyObject | UploadPartCopy if encrypting => {
+            Err(not_yet(rc.operation, "copies of encrypted objects"))
+        }
+        PostObject if encrypting => Err(not_yet(
+            rc.operation,
+            "browser form uploads into encrypting buckets",
+        )),
+        GetObjectAttributes if encrypting => Err(not_yet(
+            rc.operation,
+            "object attributes of encrypted objects",
+        )),
         SelectObjectContent | WriteGetObjectResponse => {
             Err(not_yet(rc.operation, "this operation over encrypted data"))
         }

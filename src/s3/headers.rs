@@ -8,7 +8,8 @@ pub const X_AMZ_SSE_CONTEXT: &str = "x-amz-server-side-encryption-context";
 pub const X_AMZ_SSE_C_ALGORITHM: &str = "x-amz-server-side-encryption-customer-algorithm";
 pub const X_AMZ_SSE_C_KEY: &str = "x-amz-server-side-encryption-customer-key";
 pub const X_AMZ_SSE_C_KEY_MD5: &str = "x-amz-server-side-encryption-customer-key-md5";
-pub const X_AMZ_COPY_SOURCE_SSE_C_ALGORITHM: &str = "x-amz-copy-source-server-side-encryption-customer-algorithm";
+pub const X_AMZ_COPY_SOURCE_SSE_C_ALGORITHM: &str =
+    "x-amz-copy-source-server-side-encryption-customer-algorithm";
 pub const X_AMZ_CHECKSUM_PREFIX: &str = "x-amz-checksum-";
 pub const X_AMZ_SDK_CHECKSUM_ALGORITHM: &str = "x-amz-sdk-checksum-algorithm";
 pub const X_AMZ_CHECKSUM_MODE: &str = "x-amz-checksum-mode";

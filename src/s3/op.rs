@@ -76,12 +76,19 @@ pub fn route(
             .filter(|b| !b.is_empty())
             .map(str::to_string)
     });
-    let decoded = percent_decode_str(raw_path)
-        .decode_utf8()
-        .map_err(|_| S3Error::invalid_uri("Couldn't parse the specified URI: the path is not valid UTF-8."))?;
+    let decoded = percent_decode_str(raw_path).decode_utf8().map_err(|_| {
+        S3Error::invalid_uri("Couldn't parse the specified URI: the path is not valid UTF-8.")
+    })?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (bucket, key) = match vhost_bucket {
-        Some(b) => (Some(b), if path.is_empty() { None } else { Some(path.to_string()) }),
+        Some(b) => (
+            Some(b),
+            if path.is_empty() {
+                None
+            } else {
+                Some(path.to_string())
+            },
+        ),
         None => match path.split_once('/') {
             Some((b, k)) if !k.is_empty() => (Some(b.to_string()), Some(k.to_string())),
             Some((b, _)) => (Some(b.to_string()), None),
@@ -134,7 +141,9 @@ fn check_bucket_name(b: &str) -> Result<(), S3Error> {
     if ok {
         Ok(())
     } else {
-        Err(S3Error::invalid_bucket_name("The specified bucket is not valid."))
+        Err(S3Error::invalid_bucket_name(
+            "The specified bucket is not valid.",
+        ))
     }
 }
 
@@ -170,7 +179,11 @@ const OBJECT_SUBRESOURCES: &[&str] = &["tagging", "acl", "retention", "legal-hol
 pub fn classify(method: &Method, t: &Target, headers: &HeaderMap) -> Operation {
     use Operation::*;
     let Some(_bucket) = &t.bucket else {
-        return if *method == Method::GET { ListBuckets } else { Unknown };
+        return if *method == Method::GET {
+            ListBuckets
+        } else {
+            Unknown
+        };
     };
     let has = |p: &str| t.has_param(p);
     if t.key.is_none() {
@@ -222,8 +235,10 @@ pub fn classify(method: &Method, t: &Target, headers: &HeaderMap) -> Operation {
 }
 
 fn is_list_param(k: &str) -> bool {
-    matches!(k, "prefix" | "delimiter" | "marker" | "max-keys" | "encoding-type")
-        || k.starts_with("x-")
+    matches!(
+        k,
+        "prefix" | "delimiter" | "marker" | "max-keys" | "encoding-type"
+    ) || k.starts_with("x-")
         || k == "X-Amz-Algorithm"
         || k.starts_with("X-Amz-")
         || matches!(k, "AWSAccessKeyId" | "Signature" | "Expires")
@@ -265,7 +280,10 @@ mod tests {
         let t = target("/bkt?delete", "h", &[]);
         assert_eq!(classify(&Method::POST, &t, &h), Operation::DeleteObjects);
         let t = target("/bkt/k?select&select-type=2", "h", &[]);
-        assert_eq!(classify(&Method::POST, &t, &h), Operation::SelectObjectContent);
+        assert_eq!(
+            classify(&Method::POST, &t, &h),
+            Operation::SelectObjectContent
+        );
         let t = target("/", "h", &[]);
         assert_eq!(classify(&Method::GET, &t, &h), Operation::ListBuckets);
     }

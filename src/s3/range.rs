@@ -47,7 +47,10 @@ pub fn resolve(header: Option<&str>, size: u64) -> ByteRange {
         (false, true) => match num(first) {
             None => ByteRange::Whole,
             Some(start) if start >= size => ByteRange::Unsatisfiable,
-            Some(start) => ByteRange::Part { start, end: size - 1 },
+            Some(start) => ByteRange::Part {
+                start,
+                end: size - 1,
+            },
         },
         (false, false) => match (num(first), num(last)) {
             (Some(start), Some(end)) if start <= end => {
@@ -81,7 +84,10 @@ mod tests {
         assert_eq!(r("bytes=100-"), ByteRange::Unsatisfiable);
         assert_eq!(r("bytes=100-200"), ByteRange::Unsatisfiable);
         assert_eq!(r("bytes=-0"), ByteRange::Unsatisfiable);
-        assert_eq!(r("bytes=99999999999999999999999-"), ByteRange::Unsatisfiable);
+        assert_eq!(
+            r("bytes=99999999999999999999999-"),
+            ByteRange::Unsatisfiable
+        );
         assert_eq!(r("bytes=9-3"), ByteRange::Whole);
         assert_eq!(r("bytes=a-b"), ByteRange::Whole);
         assert_eq!(r("bytes=--1"), ByteRange::Whole);

@@ -13,7 +13,11 @@ use super::error::{BoxError, S3Error};
 
 /// Reads a whole body of at most `max` bytes; a larger one is an S3 error, not a
 /// growing buffer.
-pub async fn read_bounded<B>(body: B, max: usize, too_large: impl FnOnce() -> S3Error) -> Result<Bytes, S3Error>
+pub async fn read_bounded<B>(
+    body: B,
+    max: usize,
+    too_large: impl FnOnce() -> S3Error,
+) -> Result<Bytes, S3Error>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -21,8 +25,10 @@ where
     let mut body = body;
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| S3Error::incomplete_body("The request body could not be read completely.").with_source(e))?;
+        let frame = frame.map_err(|e| {
+            S3Error::incomplete_body("The request body could not be read completely.")
+                .with_source(e)
+        })?;
         if let Some(data) = frame.data_ref() {
             if buf.len() + data.len() > max {
                 return Err(too_large());
@@ -100,8 +106,7 @@ mod tests {
 
     #[test]
     fn blocks_are_rewritten_in_place() {
-        let xml =
-            "<R><Contents><Key>a</Key><Size>10</Size></Contents><Contents><Key>b</Key><Size>20</Size></Contents></R>";
+        let xml = "<R><Contents><Key>a</Key><Size>10</Size></Contents><Contents><Key>b</Key><Size>20</Size></Contents></R>";
         let out = rewrite_blocks(xml, "Contents", |b| replace_first(b, "Size", "1"));
         assert_eq!(
             out,

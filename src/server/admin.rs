@@ -17,7 +17,11 @@ use tokio::sync::watch;
 use crate::body::{self, BoxBody};
 use crate::service::AppState;
 
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -38,7 +42,10 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stopped: wat
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
 }
 
-async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<BoxBody>, Infallible> {
+async fn answer(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
     }
@@ -54,7 +61,10 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => match backend_reachable(&state).await {
             Ok(()) => text(StatusCode::OK, "ready\n"),
-            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            ),
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     })
@@ -63,7 +73,10 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
 /// Any HTTP answer from the backend counts: readiness is about reaching it, and a
 /// 403 on the service root still proves the path works.
 async fn backend_reachable(state: &AppState) -> Result<(), String> {
-    let (uri, host) = state.backend.target(None, None, "").map_err(|e| e.to_string())?;
+    let (uri, host) = state
+        .backend
+        .target(None, None, "")
+        .map_err(|e| e.to_string())?;
     let mut req = Request::new(body::empty());
     *req.method_mut() = Method::GET;
     *req.uri_mut() = uri;
@@ -71,7 +84,10 @@ async fn backend_reachable(state: &AppState) -> Result<(), String> {
     match tokio::time::timeout(Duration::from_secs(3), state.backend.send(req)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("backend {}: {e}", state.backend.endpoint())),
-        Err(_) => Err(format!("backend {}: no answer within 3 s", state.backend.endpoint())),
+        Err(_) => Err(format!(
+            "backend {}: no answer within 3 s",
+            state.backend.endpoint()
+        )),
     }
 }
 

@@ -67,17 +67,18 @@ pub async fn serve_s3(
                 let http = http.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), svc));
                     if let Err(e) = conn.await {
                         tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -89,7 +90,10 @@ pub async fn serve_s3(
     }
     drop(listener);
     let grace = crate::server::grace(&cfg);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             grace_secs = grace.as_secs(),
             "shutdown grace period over; closing the remaining connections"

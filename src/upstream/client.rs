@@ -50,7 +50,9 @@ pub fn build_client(
 }
 
 /// rustls client config: system roots plus the configured bundle.
-pub fn tls_client_config(ca_bundle: Option<&Path>) -> Result<rustls::ClientConfig, ClientBuildError> {
+pub fn tls_client_config(
+    ca_bundle: Option<&Path>,
+) -> Result<rustls::ClientConfig, ClientBuildError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -58,10 +60,12 @@ pub fn tls_client_config(ca_bundle: Option<&Path>) -> Result<rustls::ClientConfi
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_bundle {
-        let pem = std::fs::read(path).map_err(|e| ClientBuildError::CaBundle(format!("{}: {e}", path.display())))?;
+        let pem = std::fs::read(path)
+            .map_err(|e| ClientBuildError::CaBundle(format!("{}: {e}", path.display())))?;
         let mut added = 0;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| ClientBuildError::CaBundle(format!("{}: {e}", path.display())))?;
+            let cert =
+                cert.map_err(|e| ClientBuildError::CaBundle(format!("{}: {e}", path.display())))?;
             roots
                 .add(cert)
                 .map_err(|e| ClientBuildError::CaBundle(format!("{}: {e}", path.display())))?;

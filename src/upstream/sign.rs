@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
-    sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -16,7 +16,11 @@ use http::HeaderValue;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// Everything but the unreserved characters of RFC 3986, as SigV4 requires.
-pub const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+pub const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// Same, keeping `/` (object keys in paths).
 pub const SIGV4_PATH_ENCODE: &AsciiSet = &SIGV4_ENCODE.remove(b'/');
 
@@ -84,7 +88,8 @@ impl BackendSigner {
         let signed: Vec<(http::HeaderName, HeaderValue)> = instructions
             .headers()
             .map(|(name, value)| {
-                let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| SignError(e.to_string()))?;
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| SignError(e.to_string()))?;
                 let value = HeaderValue::from_str(value).map_err(|e| SignError(e.to_string()))?;
                 Ok((name, value))
             })
@@ -139,7 +144,9 @@ pub fn parse_query(raw: &str) -> Vec<(String, Option<String>)> {
 
 fn decode_component(s: &str) -> String {
     let plus_as_space = s.replace('+', " ");
-    percent_decode_str(&plus_as_space).decode_utf8_lossy().into_owned()
+    percent_decode_str(&plus_as_space)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

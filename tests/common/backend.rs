@@ -77,7 +77,10 @@ impl Backend {
                 // Ceph RGW 16.2 rejects the aws-chunked bodies with checksum trailers
                 // that botocore sends over HTTPS; a user of Ceph turns them off so.
                 // (The proxy must accept them: through it, clients keep defaults.)
-                BackendKind::Ceph => vec![("AWS_REQUEST_CHECKSUM_CALCULATION".into(), "when_required".into())],
+                BackendKind::Ceph => vec![(
+                    "AWS_REQUEST_CHECKSUM_CALCULATION".into(),
+                    "when_required".into(),
+                )],
                 _ => Vec::new(),
             },
         })

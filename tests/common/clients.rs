@@ -231,7 +231,8 @@ impl ClientEnv {
         // rclone reads the remote from RCLONE_CONFIG_SG_* variables; the file only
         // keeps it away from the user's own config.
         std::fs::write(d.join("rclone.conf"), "").expect("write rclone config");
-        std::fs::write(d.join("boto3_client.py"), include_str!("boto3_client.py")).expect("write boto3 script");
+        std::fs::write(d.join("boto3_client.py"), include_str!("boto3_client.py"))
+            .expect("write boto3 script");
     }
 
     /// A command with a cleared environment: only what this target needs, `HOME` in
@@ -370,8 +371,8 @@ impl ClientEnv {
                 "json",
             ],
         );
-        let v: serde_json::Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("head-object printed no JSON ({e}): {out}"));
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("head-object printed no JSON ({e}): {out}"));
         let len = v["ContentLength"]
             .as_u64()
             .unwrap_or_else(|| panic!("no ContentLength in {out}"));

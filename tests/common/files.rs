@@ -40,7 +40,9 @@ pub fn sha256_file(path: &Path) -> String {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
+        let n = f
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("read {path:?}: {e}"));
         if n == 0 {
             break;
         }

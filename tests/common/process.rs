@@ -19,10 +19,12 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 /// Runs `cmd` to completion (killed after 5 minutes). `describe` renders it for
 /// messages, since `Command`'s own Debug form would show secrets in the environment.
 pub fn run_command(cmd: &mut Command, describe: &str) -> CommandOutput {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{describe}`: {e} (run ./scripts/install-test-deps.sh)"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot start `{describe}`: {e} (run ./scripts/install-test-deps.sh)")
+    });
     // Drain both pipes on threads so a chatty child cannot block on a full pipe.
     let mut out_pipe = child.stdout.take().expect("piped stdout");
     let mut err_pipe = child.stderr.take().expect("piped stderr");
@@ -51,7 +53,9 @@ pub fn run_command(cmd: &mut Command, describe: &str) -> CommandOutput {
     let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
     let Some(status) = status else {
-        panic!("`{describe}` timed out after {COMMAND_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        panic!(
+            "`{describe}` timed out after {COMMAND_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
     };
     CommandOutput {
         success: status.success(),

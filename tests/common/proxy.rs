@@ -114,7 +114,10 @@ impl TestProxy {
             Err(e) => panic!("sealgate::start failed in front of {}: {e}", backend.name()),
         };
         let endpoints = running.endpoints.clone();
-        assert_eq!(endpoints.tls, options.tls, "proxy TLS state differs from the request");
+        assert_eq!(
+            endpoints.tls, options.tls,
+            "proxy TLS state differs from the request"
+        );
         TestProxy {
             running: Some(running),
             runtime: Some(runtime),
@@ -208,7 +211,9 @@ pub fn metric_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
             if name != metric {
                 return None;
             }
-            let all = labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
             all.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
@@ -225,7 +230,11 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     stream.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, body.to_string())
 }
 
@@ -239,7 +248,10 @@ pub(super) struct TlsFiles {
 /// A separate CA (rather than one self-signed leaf) is what every client's verifier
 /// accepts: Go (s5cmd, rclone), OpenSSL (Python clients, curl) and rustls alike.
 pub(super) fn write_certificates(dir: &Path) -> TlsFiles {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -249,8 +261,8 @@ pub(super) fn write_certificates(dir: &Path) -> TlsFiles {
     let ca_key = KeyPair::generate().expect("CA key");
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
 
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("server params");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("server params");
     params
         .distinguished_name
         .push(DnType::CommonName, "sealgate test server");

@@ -92,10 +92,12 @@ fn server_config(cert: &Path, key: &Path) -> rustls::ServerConfig {
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .expect("parse key")
         .expect("a private key");
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server certificate")
+    rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server certificate")
 }

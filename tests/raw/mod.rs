@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -55,7 +55,9 @@ impl Proxy {
             .enable_all()
             .build()
             .unwrap();
-        let running = runtime.block_on(sealgate::start(config)).expect("proxy starts");
+        let running = runtime
+            .block_on(sealgate::start(config))
+            .expect("proxy starts");
         let e = running.endpoints.clone();
         let data = dir.path().join("data");
         Proxy {
@@ -124,7 +126,8 @@ impl Req {
         self
     }
     pub fn raw(&self, host: &str, content_length: bool) -> Vec<u8> {
-        let mut out = format!("{} {} HTTP/1.1\r\nhost: {host}\r\n", self.method, self.path).into_bytes();
+        let mut out =
+            format!("{} {} HTTP/1.1\r\nhost: {host}\r\n", self.method, self.path).into_bytes();
         for (k, v) in &self.headers {
             out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
         }
@@ -161,7 +164,14 @@ pub fn settings(
 }
 
 /// Signs `req` in its headers with SigV4; `payload` is the x-amz-content-sha256 value.
-pub fn sign_header(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, payload: &str) -> Req {
+pub fn sign_header(
+    req: Req,
+    host: &str,
+    ak: &str,
+    sk: &str,
+    when: SystemTime,
+    payload: &str,
+) -> Req {
     let mut req = req.header("x-amz-content-sha256", payload);
     let id = identity(ak, sk);
     let params = v4::SigningParams::builder()
@@ -181,10 +191,18 @@ pub fn sign_header(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, p
     hs.extend(req.headers.iter().cloned());
     let uri = format!("http://{host}{}", req.path);
     let body = SignableBody::Precomputed(payload.to_string());
-    let signable =
-        SignableRequest::new(&req.method, uri, hs.iter().map(|(k, v)| (k.as_str(), v.as_str())), body).unwrap();
+    let signable = SignableRequest::new(
+        &req.method,
+        uri,
+        hs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        body,
+    )
+    .unwrap();
     let (instr, _) = sign(signable, &params).unwrap().into_parts();
-    let add: Vec<(String, String)> = instr.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let add: Vec<(String, String)> = instr
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     for (k, v) in add {
         req = req.header(&k, &v);
     }
@@ -192,7 +210,14 @@ pub fn sign_header(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, p
 }
 
 /// Presigns `req` in its query string.
-pub fn presign(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, expires: Duration) -> Req {
+pub fn presign(
+    req: Req,
+    host: &str,
+    ak: &str,
+    sk: &str,
+    when: SystemTime,
+    expires: Duration,
+) -> Req {
     let id = identity(ak, sk);
     let params = v4::SigningParams::builder()
         .identity(&id)
@@ -220,7 +245,8 @@ pub fn presign(req: Req, host: &str, ak: &str, sk: &str, when: SystemTime, expir
     let mut path = req.path.clone();
     for (k, v) in instr.params() {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
         path.push_str(&format!("{sep}{k}={v}"));
     }
     Req { path, ..req }
@@ -292,7 +318,9 @@ impl RawResponse {
 
     /// True when the body is exactly as long as Content-Length said: a clean end.
     pub fn is_complete(&self) -> bool {
-        self.header("content-length").and_then(|v| v.parse::<usize>().ok()) == Some(self.body.len())
+        self.header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            == Some(self.body.len())
     }
 }
 
@@ -319,11 +347,25 @@ pub fn request(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> {
 }
 
 /// A signed request with a hex SHA-256 payload hash, ready to send.
-pub fn signed_request(p: &Proxy, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Vec<u8> {
+pub fn signed_request(
+    p: &Proxy,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Vec<u8> {
     let host = p.addr.to_string();
     let mut req = Req::new(method, path, body);
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    sign_header(req, &host, &p.ak, &p.sk, SystemTime::now(), &sha256_hex(body)).raw(&host, true)
+    sign_header(
+        req,
+        &host,
+        &p.ak,
+        &p.sk,
+        SystemTime::now(),
+        &sha256_hex(body),
+    )
+    .raw(&host, true)
 }

@@ -16,7 +16,10 @@ pub(crate) struct Frames(pub VecDeque<Bytes>);
 impl Body for Frames {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -64,35 +67,57 @@ fn sha(data: &[u8]) -> [u8; 32] {
 #[test]
 fn plain_body_passes_through_in_its_own_frames() {
     let data = [b"hello ".as_slice(), b"wor", b"ld"];
-    let s = spec(&[("content-length", "11")], PayloadMode::Sha256(sha(b"hello world")));
+    let s = spec(
+        &[("content-length", "11")],
+        PayloadMode::Sha256(sha(b"hello world")),
+    );
     let (out, err, outcome) = run(s, &data);
     assert_eq!(err, None);
-    assert_eq!(out.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![6, 3, 2]);
+    assert_eq!(
+        out.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        vec![6, 3, 2]
+    );
     assert_eq!(out.concat(), b"hello world");
     assert_eq!(outcome.error(), None);
 }
 
 #[test]
 fn hash_mismatch_withholds_the_last_frame() {
-    let s = spec(&[("content-length", "11")], PayloadMode::Sha256(sha(b"hello WORLD")));
+    let s = spec(
+        &[("content-length", "11")],
+        PayloadMode::Sha256(sha(b"hello WORLD")),
+    );
     let (out, err, outcome) = run(s, &[b"hello ", b"world"]);
-    assert_eq!(out.concat(), b"hello ", "the final frame must never be released");
+    assert_eq!(
+        out.concat(),
+        b"hello ",
+        "the final frame must never be released"
+    );
     assert!(err.is_some());
     assert_eq!(outcome.error(), Some(AuthError::ContentSha256Mismatch));
-    assert_eq!(outcome.error().map(|e| e.s3_code()), Some("XAmzContentSHA256Mismatch"));
+    assert_eq!(
+        outcome.error().map(|e| e.s3_code()),
+        Some("XAmzContentSHA256Mismatch")
+    );
 }
 
 #[test]
 fn content_md5_is_checked() {
     // MD5("hello world") = XrY7u+Ae7tCTyyK7j1rNww==
     let good = spec(
-        &[("content-md5", "XrY7u+Ae7tCTyyK7j1rNww=="), ("content-length", "11")],
+        &[
+            ("content-md5", "XrY7u+Ae7tCTyyK7j1rNww=="),
+            ("content-length", "11"),
+        ],
         PayloadMode::Unsigned,
     );
     let (out, err, _) = run(good, &[b"hello world"]);
     assert_eq!((out.concat(), err), (b"hello world".to_vec(), None));
     let bad = spec(
-        &[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="), ("content-length", "11")],
+        &[
+            ("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+            ("content-length", "11"),
+        ],
         PayloadMode::Unsigned,
     );
     let (out, err, outcome) = run(bad, &[b"hello world"]);
@@ -103,7 +128,10 @@ fn content_md5_is_checked() {
 #[test]
 fn header_checksum_is_checked_and_reported() {
     let good = spec(
-        &[("x-amz-checksum-crc32", "DUoRhQ=="), ("content-length", "11")],
+        &[
+            ("x-amz-checksum-crc32", "DUoRhQ=="),
+            ("content-length", "11"),
+        ],
         PayloadMode::Unsigned,
     );
     let (_, err, outcome) = run(good, &[b"hello", b" world"]);
@@ -113,7 +141,10 @@ fn header_checksum_is_checked_and_reported() {
         Some((ChecksumAlgorithm::Crc32, "DUoRhQ==".to_string()))
     );
     let bad = spec(
-        &[("x-amz-checksum-crc32", "DUoRhA=="), ("content-length", "11")],
+        &[
+            ("x-amz-checksum-crc32", "DUoRhA=="),
+            ("content-length", "11"),
+        ],
         PayloadMode::Unsigned,
     );
     let (out, _, outcome) = run(bad, &[b"hello", b" world"]);
@@ -159,7 +190,10 @@ fn unsigned_trailer_checksum_is_verified() {
     );
 
     let bad = b"6\r\nhello \r\n5\r\nworld\r\n0\r\nx-amz-checksum-crc32:DUoRhA==\r\n\r\n";
-    let (out, err, outcome) = run(spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer), &[bad]);
+    let (out, err, outcome) = run(
+        spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer),
+        &[bad],
+    );
     // Both chunks arrive in one frame: the first is released, the last withheld.
     assert_eq!(out.concat(), b"hello ");
     assert!(err.is_some());
@@ -172,20 +206,38 @@ fn unsigned_trailer_checksum_is_verified() {
 #[test]
 fn announced_trailer_must_arrive_and_unannounced_is_refused() {
     let missing = b"b\r\nhello world\r\n0\r\n\r\n";
-    let (_, _, outcome) = run(spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer), &[missing]);
-    assert!(matches!(outcome.error(), Some(AuthError::ChecksumRequest(_))));
+    let (_, _, outcome) = run(
+        spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer),
+        &[missing],
+    );
+    assert!(matches!(
+        outcome.error(),
+        Some(AuthError::ChecksumRequest(_))
+    ));
     let other = b"b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\nx-amz-meta-a:b\r\n\r\n";
-    let (_, _, outcome) = run(spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer), &[other]);
-    assert!(matches!(outcome.error(), Some(AuthError::ChecksumRequest(_))));
+    let (_, _, outcome) = run(
+        spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer),
+        &[other],
+    );
+    assert!(matches!(
+        outcome.error(),
+        Some(AuthError::ChecksumRequest(_))
+    ));
 }
 
 #[test]
 fn decoded_length_mismatch_is_incomplete_body() {
     let short = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n";
-    let (_, _, outcome) = run(spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer), &[short]);
+    let (_, _, outcome) = run(
+        spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer),
+        &[short],
+    );
     assert_eq!(outcome.error(), Some(AuthError::IncompleteBody));
     let long = b"c\r\nhello world!\r\n0\r\n\r\n";
-    let (out, _, outcome) = run(spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer), &[long]);
+    let (out, _, outcome) = run(
+        spec(&CHUNKED, PayloadMode::StreamingUnsignedTrailer),
+        &[long],
+    );
     assert!(out.is_empty());
     assert_eq!(outcome.error(), Some(AuthError::IncompleteBody));
 }
@@ -203,7 +255,8 @@ fn transport_errors_are_recorded() {
             Poll::Ready(Some(Err(std::io::Error::other("reset"))))
         }
     }
-    let (body, outcome) = VerifiedBody::new(Broken, BodySpec::plain(Some(3)), BodyLimits::default());
+    let (body, outcome) =
+        VerifiedBody::new(Broken, BodySpec::plain(Some(3)), BodyLimits::default());
     let (_, err) = drain(body);
     assert!(err.is_some());
     assert_eq!(outcome.error(), Some(AuthError::BodyRead));

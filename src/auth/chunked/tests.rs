@@ -15,7 +15,11 @@ fn unsigned(chunks: &[&[u8]], trailer: &str) -> Vec<u8> {
     out
 }
 
-fn decode_split(wire: &[u8], split: usize, trailer: bool) -> Result<(Vec<u8>, ChunkedDecoder), AuthError> {
+fn decode_split(
+    wire: &[u8],
+    split: usize,
+    trailer: bool,
+) -> Result<(Vec<u8>, ChunkedDecoder), AuthError> {
     let mut d = ChunkedDecoder::new(None, trailer, 1 << 20);
     let mut out = Vec::new();
     for piece in wire.chunks(split.max(1)) {
@@ -67,16 +71,19 @@ fn extra_blank_line_before_trailers_is_tolerated() {
 #[test]
 fn framing_errors_are_refused() {
     let cases: &[(&[u8], bool)] = &[
-        (b"zz\r\nhello\r\n0\r\n\r\n", true),                                  // bad hex
-        (b"\r\nhello\r\n0\r\n\r\n", true),                                    // empty size
-        (b"5\nhello\r\n0\r\n\r\n", true),                                     // LF only
-        (b"5\r\nhelloXX0\r\n\r\n", true),                                     // missing CRLF after data
-        (b"5\r\nhello\r\n0\r\n\r\nextra", true),                              // data after the end
-        (b"5\r\nhello\r\n", true),                                            // no final chunk
-        (b"5\r\nhel", true),                                                  // truncated data
-        (b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n", false), // trailer not allowed
-        (b"5\r\nhello\r\n0\r\nno-colon\r\n\r\n", true),                       // trailer without ':'
-        (b"11111111111111111\r\n", true),                                     // 17 hex digits
+        (b"zz\r\nhello\r\n0\r\n\r\n", true),     // bad hex
+        (b"\r\nhello\r\n0\r\n\r\n", true),       // empty size
+        (b"5\nhello\r\n0\r\n\r\n", true),        // LF only
+        (b"5\r\nhelloXX0\r\n\r\n", true),        // missing CRLF after data
+        (b"5\r\nhello\r\n0\r\n\r\nextra", true), // data after the end
+        (b"5\r\nhello\r\n", true),               // no final chunk
+        (b"5\r\nhel", true),                     // truncated data
+        (
+            b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n",
+            false,
+        ), // trailer not allowed
+        (b"5\r\nhello\r\n0\r\nno-colon\r\n\r\n", true), // trailer without ':'
+        (b"11111111111111111\r\n", true),        // 17 hex digits
     ];
     for (wire, trailer) in cases {
         let r = decode_split(wire, 4, *trailer);

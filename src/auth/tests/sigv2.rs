@@ -33,7 +33,10 @@ fn sigv2_documentation_examples_verify() {
         &[
             ("host", "johnsmith.s3.amazonaws.com"),
             ("date", "Tue, 27 Mar 2007 19:36:42 +0000"),
-            ("authorization", "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+            (
+                "authorization",
+                "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=",
+            ),
         ],
     )
     .into_parts()
@@ -54,7 +57,10 @@ fn sigv2_documentation_examples_verify() {
             ("content-type", "image/jpeg"),
             ("content-length", "94328"),
             ("date", "Tue, 27 Mar 2007 21:15:45 +0000"),
-            ("authorization", "AWS AKIAIOSFODNN7EXAMPLE:MyyxeRY7whkBe+bq8fHCL/2kKUg="),
+            (
+                "authorization",
+                "AWS AKIAIOSFODNN7EXAMPLE:MyyxeRY7whkBe+bq8fHCL/2kKUg=",
+            ),
         ],
     )
     .into_parts()
@@ -100,10 +106,12 @@ fn sigv2_documentation_examples_verify() {
     };
     assert_eq!(code(verify(&get, &wrong_bucket)), "SignatureDoesNotMatch");
     let mut p = clone_parts(&put);
-    p.headers.insert("content-type", HeaderValue::from_static("image/png"));
+    p.headers
+        .insert("content-type", HeaderValue::from_static("image/png"));
     assert_eq!(code(verify(&p, &c_put)), "SignatureDoesNotMatch");
     let mut p = clone_parts(&get);
-    p.headers.insert("x-amz-meta-a", HeaderValue::from_static("1"));
+    p.headers
+        .insert("x-amz-meta-a", HeaderValue::from_static("1"));
     assert_eq!(code(verify(&p, &c)), "SignatureDoesNotMatch");
     let mut p = clone_parts(&get);
     p.headers.insert(
@@ -126,7 +134,10 @@ fn sigv2_documentation_examples_verify() {
         allow_sigv2: false,
         ..c
     };
-    assert_eq!(verify(&get, &disabled).err(), Some(AuthError::SigV2Disabled));
+    assert_eq!(
+        verify(&get, &disabled).err(),
+        Some(AuthError::SigV2Disabled)
+    );
     assert_eq!(code(verify(&q, &disabled)), "InvalidRequest");
 }
 

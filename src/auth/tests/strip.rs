@@ -42,9 +42,16 @@ fn strip_handles_aws_chunked_headers() {
     .into_parts()
     .0;
     let mut h = http::HeaderMap::new();
-    h.insert("x-amz-decoded-content-length", HeaderValue::from_static("11"));
-    h.insert("x-amz-trailer", HeaderValue::from_static("x-amz-checksum-crc32"));
-    let body = BodySpec::from_headers(&h, payload::PayloadMode::StreamingUnsignedTrailer, None).expect("spec");
+    h.insert(
+        "x-amz-decoded-content-length",
+        HeaderValue::from_static("11"),
+    );
+    h.insert(
+        "x-amz-trailer",
+        HeaderValue::from_static("x-amz-checksum-crc32"),
+    );
+    let body = BodySpec::from_headers(&h, payload::PayloadMode::StreamingUnsignedTrailer, None)
+        .expect("spec");
     let v = Verified {
         access_key: AK.into(),
         method: AuthMethod::SigV4Header,
@@ -66,9 +73,13 @@ fn strip_handles_aws_chunked_headers() {
     assert_eq!(parts.headers["x-amz-meta-keep"], "yes");
     assert_eq!(parts.uri.query(), Some("uploadId=x&partNumber=1"));
 
-    let mut parts = request("PUT", "http://h/b/k", &[("content-encoding", "aws-chunked")])
-        .into_parts()
-        .0;
+    let mut parts = request(
+        "PUT",
+        "http://h/b/k",
+        &[("content-encoding", "aws-chunked")],
+    )
+    .into_parts()
+    .0;
     strip_client_auth(&mut parts, &v);
     assert!(!parts.headers.contains_key("content-encoding"));
 }
@@ -118,5 +129,8 @@ fn strip_keeps_raw_query_pairs_for_sigv4() {
     strip_client_auth(&mut parts, &v);
     assert_eq!(parts.uri.path(), "/b/k%20x");
     assert_eq!(parts.uri.query(), Some("a=1&b=%2f+&c"));
-    assert_eq!(parts.uri.authority().map(|a| a.as_str()), Some("s3.example.com"));
+    assert_eq!(
+        parts.uri.authority().map(|a| a.as_str()),
+        Some("s3.example.com")
+    );
 }

@@ -78,7 +78,15 @@ fn every_bit_of_the_envelope_is_authenticated_or_rejected() {
 fn rewrap_keeps_the_data_key_under_a_new_wrapping_key_and_name() {
     let (env, dk) = sealed();
     let moved = env
-        .rewrap(&dk, &w(9), "key-2", &[0xc2; 200], false, "archive", "cat.jpg")
+        .rewrap(
+            &dk,
+            &w(9),
+            "key-2",
+            &[0xc2; 200],
+            false,
+            "archive",
+            "cat.jpg",
+        )
         .unwrap();
     assert!(moved.is_wrapped() && !moved.bucket_key());
     assert_eq!(moved.kms_key_id(), "key-2");
@@ -89,13 +97,19 @@ fn rewrap_keeps_the_data_key_under_a_new_wrapping_key_and_name() {
         moved.open(&w(1), "archive", "cat.jpg"),
         Err(CryptoError::UnwrapFailed)
     ));
-    assert!(matches!(moved.open(&w(9), BUCKET, KEY), Err(CryptoError::UnwrapFailed)));
+    assert!(matches!(
+        moved.open(&w(9), BUCKET, KEY),
+        Err(CryptoError::UnwrapFailed)
+    ));
     // Rewrapping again (e.g. KMS key rotation) still carries the same key.
     let again = moved
         .rewrap(&dk2, &w(7), "key-3", &[1; 10], true, "archive", "cat.jpg")
         .unwrap();
     assert_eq!(
-        again.open(&w(7), "archive", "cat.jpg").unwrap().expose_secret(),
+        again
+            .open(&w(7), "archive", "cat.jpg")
+            .unwrap()
+            .expose_secret(),
         dk.expose_secret()
     );
 }
@@ -137,7 +151,8 @@ fn largest_envelope_fits_its_documented_bound() {
     assert_eq!(env.encode().len(), MAX_ENCODED_LEN);
     assert_eq!(MAX_ENCODED_LEN, 1228);
     // A typical AWS KMS bucket key: 75-byte key ARN, 184-byte blob, derived mode.
-    let (typical, _) = Envelope::seal_new(&w(1), &"a".repeat(75), &[7; 184], true, 65536, "b", "k").unwrap();
+    let (typical, _) =
+        Envelope::seal_new(&w(1), &"a".repeat(75), &[7; 184], true, 65536, "b", "k").unwrap();
     assert!(typical.encode().len() <= 1024);
 }
 
@@ -147,7 +162,10 @@ fn decode_is_strict() {
     let good = env.to_bytes();
     let mut trailing = good.clone();
     trailing.push(0);
-    assert_eq!(Envelope::from_bytes(&trailing), Err(EnvelopeError::TrailingBytes(1)));
+    assert_eq!(
+        Envelope::from_bytes(&trailing),
+        Err(EnvelopeError::TrailingBytes(1))
+    );
     let mut version = good.clone();
     version[0] = 2;
     assert_eq!(
@@ -156,12 +174,18 @@ fn decode_is_strict() {
     );
     let mut flags = good.clone();
     flags[1] = 0x08;
-    assert_eq!(Envelope::from_bytes(&flags), Err(EnvelopeError::BadFlags(0x08)));
+    assert_eq!(
+        Envelope::from_bytes(&flags),
+        Err(EnvelopeError::BadFlags(0x08))
+    );
     flags[1] = FLAG_BUCKET_KEY | FLAG_CUSTOMER_KEY;
     assert!(Envelope::from_bytes(&flags).is_err());
     let mut seg = good.clone();
     seg[2] = 21;
-    assert_eq!(Envelope::from_bytes(&seg), Err(EnvelopeError::BadSegmentSize(21)));
+    assert_eq!(
+        Envelope::from_bytes(&seg),
+        Err(EnvelopeError::BadSegmentSize(21))
+    );
     assert!(Envelope::from_bytes(&good[..good.len() - 1]).is_err());
     let text = env.encode();
     assert!(Envelope::decode(&format!("{text}\n")).is_err());

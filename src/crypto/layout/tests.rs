@@ -11,7 +11,10 @@ fn part_sizes_follow_the_grid() {
     assert_eq!(part_ciphertext_len(4096, S), 32 + 4096 + 16);
     assert_eq!(part_ciphertext_len(4097, S), 32 + 4097 + 32);
     assert_eq!(part_ciphertext_len(10, 1000), u64::MAX);
-    assert_eq!(object_ciphertext_len(3 * 4096 + 5, 2, S), 64 + 3 * 4096 + 5 + 4 * 16);
+    assert_eq!(
+        object_ciphertext_len(3 * 4096 + 5, 2, S),
+        64 + 3 * 4096 + 5 + 4 * 16
+    );
     assert_eq!(object_ciphertext_len(1, 0, S), u64::MAX);
 }
 
@@ -38,7 +41,10 @@ fn layout_rejects_inconsistent_parts() {
     assert!(ObjectLayout::new(S, 1, 5, 6).is_err());
     assert!(ObjectLayout::new(S, 0, 0, 0).is_err());
     assert!(ObjectLayout::new(S, 2, 4096, 4097).is_ok());
-    assert!(ObjectLayout::new(S, 2, 4096, 4096).is_err(), "empty last part");
+    assert!(
+        ObjectLayout::new(S, 2, 4096, 4096).is_err(),
+        "empty last part"
+    );
     assert!(
         ObjectLayout::new(S, 2, 4000, 9000).is_err(),
         "part not a segment multiple"

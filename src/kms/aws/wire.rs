@@ -48,7 +48,10 @@ fn to_json(value: &impl Serialize) -> Result<Vec<u8>, KmsError> {
     serde_json::to_vec(value).map_err(|e| KmsError::Protocol(format!("request encoding: {e}")))
 }
 
-pub fn generate_data_key_body(key_id: &str, context: &EncryptionContext) -> Result<Vec<u8>, KmsError> {
+pub fn generate_data_key_body(
+    key_id: &str,
+    context: &EncryptionContext,
+) -> Result<Vec<u8>, KmsError> {
     to_json(&GenerateDataKeyRequest {
         key_id,
         key_spec: "AES_256",
@@ -56,7 +59,11 @@ pub fn generate_data_key_body(key_id: &str, context: &EncryptionContext) -> Resu
     })
 }
 
-pub fn decrypt_body(key_id: &str, blob: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, KmsError> {
+pub fn decrypt_body(
+    key_id: &str,
+    blob: &[u8],
+    context: &EncryptionContext,
+) -> Result<Vec<u8>, KmsError> {
     to_json(&DecryptRequest {
         ciphertext_blob: B64.encode(blob),
         // As in the AWS API, no KeyId lets KMS pick the key recorded in the blob.
@@ -194,9 +201,13 @@ pub fn map_error(status: StatusCode, header_type: Option<&str>, body: &[u8]) -> 
         | "IncompleteSignature"
         | "MissingAuthenticationToken"
         | "ExpiredTokenException" => KmsError::AccessDenied(detail),
-        "InvalidCiphertextException" | "IncorrectKeyException" => KmsError::InvalidCiphertext(detail),
+        "InvalidCiphertextException" | "IncorrectKeyException" => {
+            KmsError::InvalidCiphertext(detail)
+        }
         _ if status == StatusCode::TOO_MANY_REQUESTS => KmsError::Throttled(detail),
-        _ if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN => KmsError::AccessDenied(detail),
+        _ if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN => {
+            KmsError::AccessDenied(detail)
+        }
         _ if status.is_server_error() => KmsError::Unavailable(detail),
         _ => KmsError::Protocol(detail),
     }
@@ -209,12 +220,28 @@ mod tests {
     #[test]
     fn error_types_map_with_or_without_namespace() {
         let cases: [(&str, u16, &str); 8] = [
-            (r#"{"__type":"ThrottlingException","message":"x"}"#, 400, "throttled"),
-            (r#"{"__type":"com.amazonaws.kms#NotFoundException"}"#, 400, "not_found"),
+            (
+                r#"{"__type":"ThrottlingException","message":"x"}"#,
+                400,
+                "throttled",
+            ),
+            (
+                r#"{"__type":"com.amazonaws.kms#NotFoundException"}"#,
+                400,
+                "not_found",
+            ),
             (r#"{"__type":"DisabledException"}"#, 400, "disabled"),
-            (r#"{"__type":"InvalidCiphertextException"}"#, 400, "invalid_ciphertext"),
+            (
+                r#"{"__type":"InvalidCiphertextException"}"#,
+                400,
+                "invalid_ciphertext",
+            ),
             (r#"{"__type":"KMSInternalException"}"#, 500, "internal"),
-            (r#"{"__type":"AccessDeniedException"}"#, 400, "access_denied"),
+            (
+                r#"{"__type":"AccessDeniedException"}"#,
+                400,
+                "access_denied",
+            ),
             ("<html>bad gateway</html>", 502, "unavailable"),
             ("", 429, "throttled"),
         ];
@@ -222,7 +249,11 @@ mod tests {
             let Ok(status) = StatusCode::from_u16(status) else {
                 panic!("status")
             };
-            assert_eq!(map_error(status, None, body.as_bytes()).metric_result(), want, "{body}");
+            assert_eq!(
+                map_error(status, None, body.as_bytes()).metric_result(),
+                want,
+                "{body}"
+            );
         }
         let e = map_error(
             StatusCode::BAD_REQUEST,

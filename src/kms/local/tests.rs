@@ -42,15 +42,25 @@ async fn wrong_context_is_invalid_ciphertext() {
     let kms = kms();
     let key = generate(&kms, "k", &EncryptionContext::for_bucket("a")).await;
     let err = kms
-        .decrypt("k", &key.ciphertext_blob, &EncryptionContext::for_bucket("b"))
+        .decrypt(
+            "k",
+            &key.ciphertext_blob,
+            &EncryptionContext::for_bucket("b"),
+        )
         .await
         .err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
     let err = kms
         .decrypt("k", &key.ciphertext_blob, &EncryptionContext::new())
         .await
         .err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -59,12 +69,18 @@ async fn wrong_key_id_is_invalid_ciphertext() {
     let ctx = EncryptionContext::for_bucket("a");
     let key = generate(&kms, "k1", &ctx).await;
     let err = kms.decrypt("k2", &key.ciphertext_blob, &ctx).await.err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
     // Rewriting the key id inside the blob changes the KEK and the AAD: still refused.
     let mut forged = key.ciphertext_blob.clone();
     forged[4] = b'2';
     let err = kms.decrypt("k2", &forged, &ctx).await.err();
-    assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "{err:?}");
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -76,10 +92,16 @@ async fn any_flipped_blob_byte_or_truncation_is_refused() {
         let mut blob = key.ciphertext_blob.clone();
         blob[i] ^= 0x01;
         let err = kms.decrypt("", &blob, &ctx).await.err();
-        assert!(matches!(err, Some(KmsError::InvalidCiphertext(_))), "byte {i}: {err:?}");
+        assert!(
+            matches!(err, Some(KmsError::InvalidCiphertext(_))),
+            "byte {i}: {err:?}"
+        );
     }
     for len in 0..key.ciphertext_blob.len() {
-        let err = kms.decrypt("k", &key.ciphertext_blob[..len], &ctx).await.err();
+        let err = kms
+            .decrypt("k", &key.ciphertext_blob[..len], &ctx)
+            .await
+            .err();
         assert!(
             matches!(err, Some(KmsError::InvalidCiphertext(_))),
             "len {len}: {err:?}"
@@ -92,7 +114,12 @@ async fn another_master_key_cannot_unwrap() {
     let ctx = EncryptionContext::for_bucket("a");
     let key = generate(&kms(), "k", &ctx).await;
     let other = LocalKms::from_master_key(Zeroizing::new([8u8; 32]));
-    assert!(other.decrypt("k", &key.ciphertext_blob, &ctx).await.is_err());
+    assert!(
+        other
+            .decrypt("k", &key.ciphertext_blob, &ctx)
+            .await
+            .is_err()
+    );
 }
 
 #[test]
@@ -102,7 +129,11 @@ fn master_key_file_is_created_0600_in_a_0700_dir() {
     let dir = tmp.path().join("keys");
     let path = dir.join("master.key");
     assert!(LocalKms::open_or_create(&path).is_ok());
-    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
     assert_eq!(mode(&path), Some(0o600));
     assert_eq!(mode(&dir), Some(0o700));
     assert_eq!(std::fs::metadata(&path).map(|m| m.len()).ok(), Some(32));
@@ -141,7 +172,10 @@ fn loose_permissions_and_wrong_sizes_are_refused() {
     for mode in [0o640, 0o604, 0o644] {
         assert!(std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).is_ok());
         assert!(
-            matches!(LocalKms::open(&path), Err(LocalKmsError::LoosePermissions { .. })),
+            matches!(
+                LocalKms::open(&path),
+                Err(LocalKmsError::LoosePermissions { .. })
+            ),
             "mode {mode:o}"
         );
     }

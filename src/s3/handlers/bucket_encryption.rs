@@ -18,15 +18,20 @@ pub fn get(rc: &RequestContext) -> Result<Response<BoxBody>, S3Error> {
             "The server side encryption configuration was not found",
         ));
     }
-    let key = policy.kms_key_id.clone().unwrap_or_else(|| config.kms.key_id.clone());
+    let key = policy
+        .kms_key_id
+        .clone()
+        .unwrap_or_else(|| config.kms.key_id.clone());
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>{}</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>",
         escape_xml(&key),
         policy.bucket_key
     );
     let mut resp = Response::new(body::full(xml));
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     Ok(resp)
 }
 

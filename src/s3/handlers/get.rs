@@ -19,8 +19,8 @@ use super::passthrough::{copy_forwardable, internal, relay_response, send};
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::{
-    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN, object_plaintext_len,
-    parse_part_header, plan_range,
+    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN,
+    object_plaintext_len, parse_part_header, plan_range,
 };
 use crate::s3::encryption::{self, add_sse_headers, envelope_of, hide_from_client, tampered};
 use crate::s3::error::S3Error;
@@ -36,16 +36,21 @@ const CONDITIONALS: &[header::HeaderName] = &[
 ];
 
 /// HeadObject: the backend's answer with plaintext size and SSE headers.
-pub async fn head_object(rc: &RequestContext, parts: http::request::Parts) -> Result<Response<BoxBody>, S3Error> {
+pub async fn head_object(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+) -> Result<Response<BoxBody>, S3Error> {
     let resp = fetch(rc, &parts, http::Method::HEAD, None, None).await?;
     let mut out = relay_response(rc, resp);
     let Some(envelope) = envelope_of(out.headers())? else {
         return plaintext_answer(rc, out);
     };
     if out.status().is_success() {
-        let cipher_len = content_length(out.headers()).ok_or_else(|| tampered("backend sent no Content-Length"))?;
+        let cipher_len = content_length(out.headers())
+            .ok_or_else(|| tampered("backend sent no Content-Length"))?;
         let plain = plaintext_size(out.headers(), &envelope, cipher_len)?;
-        out.headers_mut().insert(header::CONTENT_LENGTH, plain.into());
+        out.headers_mut()
+            .insert(header::CONTENT_LENGTH, plain.into());
         add_sse_headers(out.headers_mut(), &envelope);
     }
     hide_from_client(out.headers_mut());
@@ -53,7 +58,10 @@ pub async fn head_object(rc: &RequestContext, parts: http::request::Parts) -> Re
 }
 
 /// GetObject, whole or ranged.
-pub async fn get_object(rc: &RequestContext, parts: http::request::Parts) -> Result<Response<BoxBody>, S3Error> {
+pub async fn get_object(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+) -> Result<Response<BoxBody>, S3Error> {
     let client_range = parts
         .headers
         .get(header::RANGE)
@@ -82,17 +90,24 @@ async fn get_whole(
         hide_from_client(out.headers_mut());
         return Ok(out);
     }
-    let cipher_len = content_length(&head.headers).ok_or_else(|| tampered("backend sent no Content-Length"))?;
+    let cipher_len =
+        content_length(&head.headers).ok_or_else(|| tampered("backend sent no Content-Length"))?;
     let plain_len = plaintext_size(&head.headers, &envelope, cipher_len)?;
     let data_key = open_key(rc, &envelope).await?;
-    let plan = DecryptPlan::whole(etag_parts(&head.headers), envelope.segment_size(), plain_len).map_err(tampered)?;
+    let plan = DecryptPlan::whole(
+        etag_parts(&head.headers),
+        envelope.segment_size(),
+        plain_len,
+    )
+    .map_err(tampered)?;
     let decrypted = body::prime(DecryptBody::new(incoming, data_key, plan))
         .await
         .map_err(tampered)?;
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::OK;
     copy_response_headers(&head.headers, out.headers_mut());
-    out.headers_mut().insert(header::CONTENT_LENGTH, plain_len.into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, plain_len.into());
     out.headers_mut().remove(header::CONTENT_RANGE);
     hide_from_client(out.headers_mut());
     add_sse_headers(out.headers_mut(), &envelope);
@@ -118,7 +133,14 @@ async fn get_range(
     let Some(envelope) = envelope_of(&head.headers)? else {
         drop(incoming);
         // A plaintext object: ask again with the client's own range.
-        let resp = fetch(rc, &parts, http::Method::GET, Some(client_range.to_string()), None).await?;
+        let resp = fetch(
+            rc,
+            &parts,
+            http::Method::GET,
+            Some(client_range.to_string()),
+            None,
+        )
+        .await?;
         return plaintext_answer(rc, relay_response(rc, resp));
     };
     if !head.status.is_success() {
@@ -126,7 +148,8 @@ async fn get_range(
         hide_from_client(out.headers_mut());
         return Ok(out);
     }
-    let cipher_len = total_size(&head.headers).ok_or_else(|| tampered("backend sent no object size"))?;
+    let cipher_len =
+        total_size(&head.headers).ok_or_else(|| tampered("backend sent no object size"))?;
     let etag = head
         .headers
         .get(header::ETAG)
@@ -140,17 +163,20 @@ async fn get_range(
     let part1 = parse_part_header(&header_bytes).map_err(tampered)?;
     let parts_count = etag_parts(&head.headers);
     let layout =
-        ObjectLayout::from_ciphertext(cipher_len, parts_count, envelope.segment_size(), &part1).map_err(tampered)?;
+        ObjectLayout::from_ciphertext(cipher_len, parts_count, envelope.segment_size(), &part1)
+            .map_err(tampered)?;
     let total = layout.total_plain_len;
     let (start, end) = match range::resolve(Some(client_range), total) {
         ByteRange::Whole => return get_whole(rc, &parts, Some(&etag)).await,
         ByteRange::Unsatisfiable => {
-            return Err(S3Error::invalid_range("The requested range is not satisfiable")
-                .with_extra("ActualObjectSize", total.to_string())
-                .with_header(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{total}")).map_err(internal)?,
-                ));
+            return Err(
+                S3Error::invalid_range("The requested range is not satisfiable")
+                    .with_extra("ActualObjectSize", total.to_string())
+                    .with_header(
+                        header::CONTENT_RANGE,
+                        HeaderValue::from_str(&format!("bytes */{total}")).map_err(internal)?,
+                    ),
+            );
         }
         ByteRange::Part { start, end } => (start, end),
     };
@@ -183,7 +209,10 @@ async fn get_range(
         rc,
         &parts,
         http::Method::GET,
-        Some(format!("bytes={}-{}", plan.cipher_start, plan.cipher_end_inclusive)),
+        Some(format!(
+            "bytes={}-{}",
+            plan.cipher_start, plan.cipher_end_inclusive
+        )),
         Some(&etag),
     )
     .await?;
@@ -195,8 +224,12 @@ async fn get_range(
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::PARTIAL_CONTENT;
     copy_response_headers(&head.headers, out.headers_mut());
-    out.headers_mut().insert(header::CONTENT_LENGTH, plan.take.into());
-    let content_range = format!("bytes {}-{}/{}", plan.plain_start, plan.plain_end_inclusive, total);
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, plan.take.into());
+    let content_range = format!(
+        "bytes {}-{}/{}",
+        plan.plain_start, plan.plain_end_inclusive, total
+    );
     out.headers_mut().insert(
         header::CONTENT_RANGE,
         HeaderValue::from_str(&content_range).map_err(internal)?,
@@ -216,14 +249,19 @@ async fn fetch(
     pinned_etag: Option<&HeaderValue>,
 ) -> Result<Response<Incoming>, S3Error> {
     let t = &rc.target;
-    let query: Vec<(String, Option<String>)> = crate::upstream::sign::parse_query(parts.uri.query().unwrap_or(""))
-        .into_iter()
-        .filter(|(k, _)| k != "partNumber")
-        .collect();
+    let query: Vec<(String, Option<String>)> =
+        crate::upstream::sign::parse_query(parts.uri.query().unwrap_or(""))
+            .into_iter()
+            .filter(|(k, _)| k != "partNumber")
+            .collect();
     let (uri, host) = rc
         .state
         .backend
-        .target(t.bucket.as_deref(), t.key.as_deref(), &canonical_query(&query))
+        .target(
+            t.bucket.as_deref(),
+            t.key.as_deref(),
+            &canonical_query(&query),
+        )
         .map_err(internal)?;
     let mut req = Request::new(body::empty());
     *req.method_mut() = method;
@@ -269,9 +307,10 @@ where
             None => break,
             Some(Err(e)) => {
                 let e: crate::s3::error::BoxError = e.into();
-                return Err(
-                    S3Error::service_unavailable("The backend storage did not answer; please retry.").with_source(e),
-                );
+                return Err(S3Error::service_unavailable(
+                    "The backend storage did not answer; please retry.",
+                )
+                .with_source(e));
             }
             Some(Ok(f)) => {
                 if let Some(d) = f.data_ref() {
@@ -289,7 +328,10 @@ async fn open_key(rc: &RequestContext, envelope: &Envelope) -> Result<DataKey, S
 }
 
 /// Objects without an envelope: served as they are where the policy allows it.
-fn plaintext_answer(rc: &RequestContext, mut out: Response<BoxBody>) -> Result<Response<BoxBody>, S3Error> {
+fn plaintext_answer(
+    rc: &RequestContext,
+    mut out: Response<BoxBody>,
+) -> Result<Response<BoxBody>, S3Error> {
     let bucket = rc.target.bucket.as_deref().unwrap_or_default();
     if out.status().is_success() && !rc.state.config.policy(bucket).allow_plaintext_reads {
         return Err(S3Error::access_denied(

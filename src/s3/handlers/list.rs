@@ -73,7 +73,9 @@ pub async fn list_objects(
     // unknown), or where the listed size is impossible for the grid.
     let mut pure: Vec<Option<u64>> = Vec::new();
     xml::rewrite_blocks(&text, block, |b| {
-        let etag = xml::element_texts(b, "ETag").first().map(|e| xml::unescape(e));
+        let etag = xml::element_texts(b, "ETag")
+            .first()
+            .map(|e| xml::unescape(e));
         let size = xml::element_texts(b, "Size")
             .first()
             .and_then(|s| s.trim().parse::<u64>().ok());
@@ -108,11 +110,13 @@ pub async fn list_objects(
     let mut out = Response::new(body::full(bytes.clone()));
     *out.status_mut() = head.status;
     for (k, v) in &head.headers {
-        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION {
+        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION
+        {
             out.headers_mut().append(k.clone(), v.clone());
         }
     }
-    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
     Ok(out)
 }
 
@@ -142,7 +146,9 @@ async fn head_sizes(
             .first()
             .map(|e| xml::unescape(e))
             .unwrap_or_default();
-        let version = xml::element_texts(b, "VersionId").first().map(|v| v.to_string());
+        let version = xml::element_texts(b, "VersionId")
+            .first()
+            .map(|v| v.to_string());
         entries.push((key, etag, version));
         String::new()
     });
@@ -182,7 +188,12 @@ async fn head_cached(
     Some(size)
 }
 
-async fn head_plaintext_size(state: &AppState, bucket: &str, key: &str, version: Option<&str>) -> Option<u64> {
+async fn head_plaintext_size(
+    state: &AppState,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Option<u64> {
     let query = match version {
         Some(v) if v != "null" => canonical_query(&[("versionId".into(), Some(v.to_string()))]),
         _ => String::new(),

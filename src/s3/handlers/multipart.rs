@@ -24,7 +24,9 @@ use crate::auth::Verified;
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::{Envelope, PART_HEADER_LEN, TAG_LEN};
-use crate::s3::encryption::{self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered};
+use crate::s3::encryption::{
+    self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered,
+};
 use crate::s3::error::S3Error;
 use crate::s3::headers::X_AMZ_META_ENVELOPE;
 use crate::s3::xml;
@@ -67,7 +69,10 @@ pub fn parse_upload_id(id: &str) -> Result<(Option<Envelope>, String), S3Error> 
 }
 
 /// Rewrites the request's `uploadId` to the backend's.
-fn with_backend_upload_id(parts: &mut http::request::Parts, backend_id: &str) -> Result<(), S3Error> {
+fn with_backend_upload_id(
+    parts: &mut http::request::Parts,
+    backend_id: &str,
+) -> Result<(), S3Error> {
     let q: Vec<(String, Option<String>)> = parse_query(parts.uri.query().unwrap_or(""))
         .into_iter()
         .map(|(k, v)| {
@@ -124,7 +129,11 @@ pub async fn create(
         .first()
         .map(|s| xml::unescape(s))
         .ok_or_else(|| tampered("no UploadId in the backend's answer"))?;
-    let rewritten = xml::replace_first(&text, "UploadId", &client_upload_id(&keys.envelope, &backend_id));
+    let rewritten = xml::replace_first(
+        &text,
+        "UploadId",
+        &client_upload_id(&keys.envelope, &backend_id),
+    );
     let mut out = xml_response(head.status, &head.headers, rewritten);
     add_sse_headers(out.headers_mut(), &keys.envelope);
     Ok(out)
@@ -144,7 +153,11 @@ pub async fn upload_part(
         .param("partNumber")
         .and_then(|p| p.parse().ok())
         .filter(|n| (1..=MAX_PARTS).contains(n))
-        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
     let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
     let envelope = envelope.ok_or_else(|| {
         S3Error::new(
@@ -282,7 +295,11 @@ async fn check_layout(
             "The list of parts was not in ascending order. Parts must be ordered by part number.",
         ));
     }
-    if numbers.iter().enumerate().any(|(i, n)| *n as usize != i + 1) {
+    if numbers
+        .iter()
+        .enumerate()
+        .any(|(i, n)| *n as usize != i + 1)
+    {
         return Err(S3Error::invalid_part(
             "Through the encryption proxy, part numbers must run 1, 2, …, N without gaps: the object's layout is derived from part positions.",
         ));
@@ -353,7 +370,11 @@ async fn list_part_sizes(
                 .first()
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "InternalError".into());
-            return Err(S3Error::new(code, status, "Listing the upload's parts failed."));
+            return Err(S3Error::new(
+                code,
+                status,
+                "Listing the upload's parts failed.",
+            ));
         }
         let bytes = xml::read_bounded(resp.into_body(), MAX_RESPONSE_XML, || {
             S3Error::internal_error("backend answer too large")
@@ -401,7 +422,8 @@ fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
 
 /// Plaintext size of one part stream of `cipher_len` bytes.
 pub fn part_plaintext_len(cipher_len: u64, segment_size: u32) -> Option<u64> {
-    crate::crypto::object_plaintext_len(cipher_len, 1, segment_size).filter(|_| cipher_len >= PART_HEADER_LEN + TAG_LEN)
+    crate::crypto::object_plaintext_len(cipher_len, 1, segment_size)
+        .filter(|_| cipher_len >= PART_HEADER_LEN + TAG_LEN)
 }
 
 fn xml_response(status: StatusCode, headers: &http::HeaderMap, text: String) -> Response<BoxBody> {
@@ -409,12 +431,14 @@ fn xml_response(status: StatusCode, headers: &http::HeaderMap, text: String) -> 
     let mut out = Response::new(body::full(bytes.clone()));
     *out.status_mut() = status;
     for (k, v) in headers {
-        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION {
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION
+        {
             continue;
         }
         out.headers_mut().append(k.clone(), v.clone());
     }
-    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
     hide_from_client(out.headers_mut());
     out
 }
@@ -432,9 +456,18 @@ mod tests {
 
     #[test]
     fn forged_upload_ids_are_unknown_uploads() {
-        assert_eq!(parse_upload_id("sg1.!!!.x").unwrap_err().code, "NoSuchUpload");
-        assert_eq!(parse_upload_id("sg1.AAAA.x").unwrap_err().code, "NoSuchUpload");
-        assert_eq!(parse_upload_id("sg1.AAAA").unwrap_err().code, "NoSuchUpload");
+        assert_eq!(
+            parse_upload_id("sg1.!!!.x").unwrap_err().code,
+            "NoSuchUpload"
+        );
+        assert_eq!(
+            parse_upload_id("sg1.AAAA.x").unwrap_err().code,
+            "NoSuchUpload"
+        );
+        assert_eq!(
+            parse_upload_id("sg1.AAAA").unwrap_err().code,
+            "NoSuchUpload"
+        );
     }
 
     #[test]

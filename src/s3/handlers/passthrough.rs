@@ -42,7 +42,11 @@ pub async fn passthrough(
 }
 
 /// Wraps the client body in signature, hash and checksum verification and counts it.
-pub fn verified_body(rc: &RequestContext, incoming: Incoming, spec: BodySpec) -> (BoxBody, BodyOutcome) {
+pub fn verified_body(
+    rc: &RequestContext,
+    incoming: Incoming,
+    spec: BodySpec,
+) -> (BoxBody, BodyOutcome) {
     let limits = BodyLimits {
         max_chunk_bytes: rc.state.config.limits.max_chunk_bytes,
     };
@@ -127,7 +131,11 @@ pub async fn send(
             UpstreamError::Send(_) => "send",
             UpstreamError::Build(_) => "build",
         };
-        rc.state.metrics.upstream_errors.with_label_values(&[kind]).inc();
+        rc.state
+            .metrics
+            .upstream_errors
+            .with_label_values(&[kind])
+            .inc();
         match e {
             UpstreamError::Build(_) => internal(e),
             _ => S3Error::service_unavailable("The backend storage did not answer; please retry.")
@@ -145,7 +153,10 @@ pub fn relay_response(rc: &RequestContext, resp: Response<Incoming>) -> Response
     *out.status_mut() = parts.status;
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {
-        if name == header::CONNECTION || name == header::TRANSFER_ENCODING || name.as_str() == "keep-alive" {
+        if name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || name.as_str() == "keep-alive"
+        {
             continue;
         }
         headers.append(name.clone(), value.clone());

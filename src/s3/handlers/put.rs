@@ -31,7 +31,8 @@ pub async fn put_object(
     encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
     let len = plaintext_len(&verified)?;
     let keys = encryption::new_object_keys(rc, bucket, key, &parts.headers).await?;
-    let envelope_value = HeaderValue::from_str(&keys.envelope.encode()).map_err(super::passthrough::internal)?;
+    let envelope_value =
+        HeaderValue::from_str(&keys.envelope.encode()).map_err(super::passthrough::internal)?;
     let mut resp = send_sealed(
         rc,
         &parts,
@@ -52,16 +53,15 @@ pub async fn put_object(
 
 /// The plaintext length the client declared (decoded length for aws-chunked).
 pub fn plaintext_len(verified: &Verified) -> Result<u64, S3Error> {
-    let len = verified
-        .body
-        .decoded_length()
-        .ok_or_else(|| S3Error::missing_content_length("You must provide the Content-Length HTTP header."))?;
+    let len = verified.body.decoded_length().ok_or_else(|| {
+        S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
+    })?;
     if len > MAX_PUT_LEN {
-        return Err(
-            S3Error::entity_too_large("Your proposed upload exceeds the maximum allowed size")
-                .with_extra("ProposedSize", len.to_string())
-                .with_extra("MaxSizeAllowed", MAX_PUT_LEN.to_string()),
-        );
+        return Err(S3Error::entity_too_large(
+            "Your proposed upload exceeds the maximum allowed size",
+        )
+        .with_extra("ProposedSize", len.to_string())
+        .with_extra("MaxSizeAllowed", MAX_PUT_LEN.to_string()));
     }
     Ok(len)
 }
