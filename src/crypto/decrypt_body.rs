@@ -312,11 +312,13 @@ impl Opening {
                     }
                     continue;
                 }
+                // n <= pending_in.len(), so the slice is in bounds.
                 let n = (need - self.buf.len()).min(self.pending_in.len());
                 self.buf.extend_from_slice(&self.pending_in[..n]);
                 self.pending_in.advance(n);
             }
             if let Phase::Header = self.phase {
+                // need() is HEADER_LEN in this phase and the loop above filled exactly that.
                 let mut bytes = [0u8; HEADER_LEN];
                 bytes.copy_from_slice(&self.buf[..HEADER_LEN]);
                 self.buf.clear();
