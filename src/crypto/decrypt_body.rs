@@ -95,6 +95,13 @@ impl DecryptPlan {
         plan: &RangePlan,
         first_header: Option<PartHeader>,
     ) -> Result<DecryptPlan, CryptoError> {
+        // Public fields: re-validate rather than trust how the layout was built.
+        let layout = &ObjectLayout::new(
+            layout.segment_size,
+            layout.parts,
+            layout.part_plain_len,
+            layout.total_plain_len,
+        )?;
         if plan.header_range.is_some() != first_header.is_some() {
             return Err(CryptoError::BadLayout(
                 "part header needed exactly when the range starts mid-part",
