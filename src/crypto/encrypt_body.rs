@@ -191,6 +191,7 @@ impl Sealing {
         }
         while self.buf.len() < want {
             if !self.pending_in.is_empty() {
+                // n <= pending_in.len(), so the slice is in bounds.
                 let n = (want - self.buf.len()).min(self.pending_in.len());
                 self.buf.extend_from_slice(&self.pending_in[..n]);
                 self.pending_in.advance(n);
@@ -215,6 +216,7 @@ impl Sealing {
                 }));
             }
         }
+        // buf.len() == want >= prefix here, so `buf[prefix..]` is in bounds.
         let tag = self
             .sealer
             .seal_in_place(self.next_index, is_last, &mut self.buf[prefix..])?;

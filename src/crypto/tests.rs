@@ -248,11 +248,6 @@ fn any_flipped_bit_fails() {
         assert!(decrypt_whole(&dk(3), &c, n, S).is_ok());
         let mut tried = 0;
         for i in 0..c.len() {
-            // Every header and tag byte, plus a spread of ciphertext bytes.
-            let in_seg = (i + SEG - 32) % SEG;
-            if i % 97 != 0 && in_seg < SEG - 16 && i % SEG >= 32 {
-                continue;
-            }
             let mut t = c.clone();
             t[i] ^= 1 << (i % 8);
             assert!(
@@ -261,7 +256,7 @@ fn any_flipped_bit_fails() {
             );
             tried += 1;
         }
-        assert!(tried > 100);
+        assert_eq!(tried, c.len());
     }
 }
 
