@@ -59,7 +59,7 @@ async fn answer(
             resp
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => match backend_reachable(&state).await {
+        "/readyz" => match ready(&state).await {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(why) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +68,18 @@ async fn answer(
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     })
+}
+
+/// Ready when the backend answers and the default KMS key is usable.
+async fn ready(state: &AppState) -> Result<(), String> {
+    backend_reachable(state).await?;
+    let key_id = &state.config.kms.key_id;
+    match tokio::time::timeout(Duration::from_secs(3), state.keys.describe_key(key_id)).await {
+        Ok(Ok(info)) if info.is_enabled => Ok(()),
+        Ok(Ok(info)) => Err(format!("KMS key {key_id} is {}", info.state)),
+        Ok(Err(e)) => Err(format!("KMS: {e}")),
+        Err(_) => Err("KMS: no answer within 3 s".into()),
+    }
 }
 
 /// Any HTTP answer from the backend counts: readiness is about reaching it, and a
