@@ -358,7 +358,10 @@ impl Config {
         }
         let vars: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("SEALGATE_") && k != "SEALGATE_CONFIG")
+            // Every key lives in a section, so an override always has a `__`; other
+            // SEALGATE_* names (SEALGATE_CONFIG, or the SEALGATE_PORT_8333_TCP… variables
+            // Kubernetes injects for a Service named sealgate) are not config.
+            .filter(|(k, _)| k.starts_with("SEALGATE_") && k.contains("__"))
             .collect();
         let env_toml = env_as_toml(&vars)?;
         figment = figment.merge(Toml::string(&env_toml));
@@ -732,6 +735,16 @@ mod tests {
             e.to_string(),
             "backend.access_key: required with backend.endpoint"
         );
+    }
+
+    #[test]
+    fn service_link_variables_are_not_config() {
+        let c = Config::load(
+            None,
+            env(&[("SEALGATE_PORT", "tcp://10.0.0.1:8333"), ("SEALGATE_SERVICE_HOST", "10.0.0.1")]),
+        )
+        .unwrap();
+        assert_eq!(c, Config::default());
     }
 
     #[test]
