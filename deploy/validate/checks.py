@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import traceback
 import tomllib
 from pathlib import Path
 
@@ -321,10 +322,10 @@ def check_compose(root, sealgate):
     where = path.relative_to(root)
     doc = yaml.safe_load(path.read_text())
     services = doc.get("services", {})
-    for want in ("sealgate", "minio"):
-        if want not in services:
-            fail(where, f"no service {want}")
-    if failures:
+    missing = [want for want in ("sealgate", "minio") if want not in services]
+    for want in missing:
+        fail(where, f"no service {want}")
+    if missing:
         return
     sg = services["sealgate"]
     build = sg.get("build", {})
@@ -344,7 +345,8 @@ def check_compose(root, sealgate):
             src = str(v).split(":", 1)[0]
             if not src.startswith((".", "/")) and src not in named:
                 fail(where, f"{sname}: volume {src} is not declared")
-    published = {port_of(str(p).rsplit(":", 1)[0]) for p in sg.get("ports", [])}
+    # "HOST_IP:HOST_PORT:CONTAINER_PORT": the container side must be sealgate's ports.
+    published = {int(str(p).rsplit(":", 1)[-1]) for p in sg.get("ports", [])}
     if published != {S3_PORT, ADMIN_PORT}:
         fail(where, f"sealgate publishes {sorted(published)}, expected {S3_PORT} and {ADMIN_PORT}")
     grace = re.fullmatch(r"(\d+)s", str(sg.get("stop_grace_period", "10s")))
@@ -393,14 +395,23 @@ def main():
     a = ap.parse_args()
     a.sealgate = os.path.abspath(a.sealgate)
     objects = load_manifests(a.root)
-    check_kustomization(a.root)
-    check_references(objects)
-    check_pod_hardening(objects)
-    check_gateway_wiring(objects)
-    check_sidecar(objects)
-    check_sealgate_configs(objects, a.sealgate)
-    check_compose(a.root, a.sealgate)
-    check_systemd(a.root)
+    checks = [
+        lambda: check_kustomization(a.root),
+        lambda: check_references(objects),
+        lambda: check_pod_hardening(objects),
+        lambda: check_gateway_wiring(objects),
+        lambda: check_sidecar(objects),
+        lambda: check_sealgate_configs(objects, a.sealgate),
+        lambda: check_compose(a.root, a.sealgate),
+        lambda: check_systemd(a.root),
+    ]
+    for check in checks:
+        # A file too broken for a check's assumptions (a missing field, a malformed
+        # port) is a failure to report, and the remaining checks still run.
+        try:
+            check()
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            fail("checks.py", f"malformed input: {type(e).__name__}: {e}\n{traceback.format_exc()}")
     for f in failures:
         print(f"FAIL {f}", file=sys.stderr)
     print(f"checks.py: {len(objects)} Kubernetes objects, compose.yaml, systemd unit: {len(failures)} failures")

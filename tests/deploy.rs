@@ -1,0 +1,453 @@
+//! The deployment files in `deploy/`.
+//!
+//! - `scripts/validate-deploy.sh` must pass: Kubernetes schemas (strict), the systemd
+//!   unit (`systemd-analyze verify` and an exposure limit), compose.yaml, cross-references
+//!   between manifests, and every sealgate configuration in them through
+//!   `sealgate check-config` (this test's own binary). The script installs its pinned
+//!   tools on first use; set `SEALGATE_SKIP_DEPLOY_VALIDATION=1` to skip it (a notice
+//!   is printed) on machines that cannot install them.
+//! - The same script must fail on broken copies, so its checks are known to bite.
+//! - `deploy/Dockerfile` is checked by a small parser only: no Docker engine runs where
+//!   the tests run, so the image is never built here. The checks are structural (pinned
+//!   stages, non-root user, health check, ports, listen addresses), not a build.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SEALGATE_BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+const S3_PORT: &str = "8333";
+const ADMIN_PORT: &str = "9333";
+
+fn skip_validation() -> bool {
+    if std::env::var("SEALGATE_SKIP_DEPLOY_VALIDATION").as_deref() == Ok("1") {
+        println!("SEALGATE_SKIP_DEPLOY_VALIDATION=1: scripts/validate-deploy.sh not run");
+        return true;
+    }
+    false
+}
+
+/// Runs `scripts/validate-deploy.sh` of the tree at `root`.
+fn run_validation(root: &Path) -> Output {
+    Command::new("bash")
+        .arg(root.join("scripts/validate-deploy.sh"))
+        .env("SEALGATE_BIN", SEALGATE_BIN)
+        .output()
+        .expect("bash runs")
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn deploy_files_pass_validation() {
+    if skip_validation() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let out = run_validation(Path::new(ROOT));
+    assert!(out.status.success(), "{}", describe(&out));
+    println!(
+        "validate-deploy.sh took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A copy of `deploy/` and the script in a temporary tree, with one file edited.
+fn broken_copy(file: &str, from: &str, to: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&Path::new(ROOT).join("deploy"), &dir.path().join("deploy"));
+    std::fs::create_dir_all(dir.path().join("scripts")).expect("mkdir scripts");
+    std::fs::copy(
+        Path::new(ROOT).join("scripts/validate-deploy.sh"),
+        dir.path().join("scripts/validate-deploy.sh"),
+    )
+    .expect("copy script");
+    let target = dir.path().join(file);
+    let text = std::fs::read_to_string(&target).expect("read file to break");
+    assert!(text.contains(from), "{file} no longer contains {from:?}");
+    std::fs::write(&target, text.replacen(from, to, 1)).expect("write broken file");
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let dest: PathBuf = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn validation_rejects_broken_deploy_files() {
+    if skip_validation() {
+        return;
+    }
+    // (file, edit, what the failure output must mention): one per validation stage.
+    let cases = [
+        (
+            "deploy/kubernetes/gateway/deployment.yaml",
+            (
+                "  revisionHistoryLimit: 5\n",
+                "  revisionHistoryLimits: 5\n",
+            ),
+            "revisionHistoryLimits",
+        ),
+        (
+            "deploy/systemd/sealgate.service",
+            ("ProtectSystem=strict\n", "ProtectSystem=stricter\n"),
+            "stricter",
+        ),
+        (
+            "deploy/kubernetes/gateway/configmap.yaml",
+            ("segment_size = 65536", "segment_size = 1000"),
+            "encryption.default.segment_size",
+        ),
+        (
+            "deploy/kubernetes/sidecar.yaml",
+            (
+                "value: \"http://127.0.0.1:8333\"",
+                "value: \"http://127.0.0.1:8334\"",
+            ),
+            "AWS_ENDPOINT_URL",
+        ),
+        (
+            "deploy/compose.yaml",
+            ("\"127.0.0.1:8333:8333\"", "\"8333:8333\""),
+            "published beyond loopback",
+        ),
+    ];
+    std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(file, (from, to), expected)| {
+                s.spawn(move || {
+                    let tree = broken_copy(file, from, to);
+                    let out = run_validation(tree.path());
+                    (file, expected, out)
+                })
+            })
+            .collect();
+        for run in runs {
+            let (file, expected, out) = run.join().expect("validation thread");
+            let text = describe(&out);
+            assert!(!out.status.success(), "broken {file} passed:\n{text}");
+            assert!(
+                text.contains(expected),
+                "broken {file}: output lacks {expected:?}:\n{text}"
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// Dockerfile: a parser just large enough for the checks below.
+
+/// One instruction, continuation lines joined, comments dropped.
+#[derive(Debug, Clone, PartialEq)]
+struct Instruction {
+    line: usize,
+    keyword: String,
+    args: String,
+}
+
+#[derive(Debug)]
+struct Stage {
+    image: String,
+    name: Option<String>,
+    body: Vec<Instruction>,
+}
+
+fn parse_dockerfile(text: &str) -> Vec<Instruction> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        // Docker drops comment lines even inside a continued instruction.
+        if trimmed.starts_with('#') || (trimmed.is_empty() && pending.is_none()) {
+            continue;
+        }
+        let (start, mut acc) = pending.take().unwrap_or((i + 1, String::new()));
+        let continued = trimmed.ends_with('\\');
+        acc.push_str(trimmed.trim_end_matches('\\').trim_end());
+        acc.push(' ');
+        if continued {
+            pending = Some((start, acc));
+            continue;
+        }
+        let acc = acc.trim();
+        if acc.is_empty() {
+            continue;
+        }
+        let (keyword, args) = acc.split_once(char::is_whitespace).unwrap_or((acc, ""));
+        out.push(Instruction {
+            line: start,
+            keyword: keyword.to_ascii_uppercase(),
+            args: args.trim().to_string(),
+        });
+    }
+    out
+}
+
+fn stages(instructions: &[Instruction]) -> Result<Vec<Stage>, String> {
+    let mut stages: Vec<Stage> = Vec::new();
+    for ins in instructions {
+        if ins.keyword == "FROM" {
+            let words: Vec<&str> = ins
+                .args
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            let (image, name) = match words.as_slice() {
+                [image] => (*image, None),
+                [image, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+                    (*image, Some(name.to_string()))
+                }
+                _ => return Err(format!("line {}: cannot parse FROM {}", ins.line, ins.args)),
+            };
+            stages.push(Stage {
+                image: image.to_string(),
+                name,
+                body: Vec::new(),
+            });
+        } else if let Some(stage) = stages.last_mut() {
+            stage.body.push(ins.clone());
+        } else if ins.keyword != "ARG" {
+            return Err(format!(
+                "line {}: {} before any FROM",
+                ins.line, ins.keyword
+            ));
+        }
+    }
+    Ok(stages)
+}
+
+/// Every stage starts from a pinned image, names are unique, `COPY --from` names an
+/// earlier stage, and the builder uses the toolchain of rust-toolchain.toml with a
+/// locked release build.
+fn check_build_stages(stages: &[Stage], toolchain: &str) -> Result<(), String> {
+    if stages.len() < 2 {
+        return Err(format!(
+            "{} stage(s); expected builder + runtime",
+            stages.len()
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for stage in stages {
+        let tag = stage
+            .image
+            .rsplit_once(['@', ':'])
+            .map(|(_, t)| t)
+            .filter(|t| !t.contains('/'));
+        match tag {
+            None => return Err(format!("FROM {} has no tag or digest", stage.image)),
+            Some("latest") => return Err(format!("FROM {} is not pinned", stage.image)),
+            Some(_) => {}
+        }
+        for ins in &stage.body {
+            if let Some(from) = ins
+                .args
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("--from="))
+                && !seen.contains(&from)
+            {
+                return Err(format!(
+                    "line {}: COPY --from={from}: no earlier stage",
+                    ins.line
+                ));
+            }
+        }
+        if let Some(name) = &stage.name {
+            if seen.contains(&name.as_str()) {
+                return Err(format!("stage name {name} used twice"));
+            }
+            seen.push(name);
+        }
+    }
+    let builder = &stages[0];
+    if !builder.image.starts_with(&format!("rust:{toolchain}-")) {
+        return Err(format!(
+            "builder FROM {} is not the rust-toolchain.toml release {toolchain}",
+            builder.image
+        ));
+    }
+    let builds = builder
+        .body
+        .iter()
+        .any(|i| i.keyword == "RUN" && i.args.contains("cargo build --release --locked"));
+    if !builds {
+        return Err("builder has no `cargo build --release --locked`".into());
+    }
+    Ok(())
+}
+
+/// The final stage runs as a numeric non-root user, listens on all interfaces, exposes
+/// both ports, probes /healthz with a tool it installs, and runs sealgate in exec form.
+fn check_runtime_stage(stage: &Stage) -> Result<(), String> {
+    let all = |kw: &'static str| stage.body.iter().filter(move |i| i.keyword == kw);
+    let user = all("USER").next_back().ok_or("final stage has no USER")?;
+    let uid = user.args.split(':').next().unwrap_or_default();
+    if uid == "root" || uid == "0" || uid.parse::<u32>().is_err() {
+        return Err(format!(
+            "line {}: USER {} is root or not numeric (Kubernetes runAsNonRoot needs a numeric uid)",
+            user.line, user.args
+        ));
+    }
+    let exposed: Vec<&str> = all("EXPOSE")
+        .flat_map(|i| i.args.split_whitespace())
+        .collect();
+    for port in [S3_PORT, ADMIN_PORT] {
+        if !exposed.iter().any(|p| p.trim_end_matches("/tcp") == port) {
+            return Err(format!("port {port} not in EXPOSE"));
+        }
+    }
+    let env: Vec<&str> = all("ENV").flat_map(|i| i.args.split_whitespace()).collect();
+    for want in [
+        format!("SEALGATE_SERVER__LISTEN=0.0.0.0:{S3_PORT}"),
+        format!("SEALGATE_SERVER__ADMIN_LISTEN=0.0.0.0:{ADMIN_PORT}"),
+    ] {
+        if !env.contains(&want.as_str()) {
+            return Err(format!(
+                "ENV lacks {want}: the listeners would be loopback only"
+            ));
+        }
+    }
+    let health = all("HEALTHCHECK")
+        .next_back()
+        .ok_or("final stage has no HEALTHCHECK")?;
+    let probe = health
+        .args
+        .split_once("CMD")
+        .map(|(_, cmd)| cmd)
+        .ok_or("HEALTHCHECK has no CMD")?;
+    if !probe.contains(&format!("127.0.0.1:{ADMIN_PORT}/healthz")) {
+        return Err(format!(
+            "HEALTHCHECK does not probe the admin /healthz: {probe}"
+        ));
+    }
+    let tool = probe
+        .trim()
+        .trim_start_matches('[')
+        .split([',', ' '])
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"');
+    let installed = all("RUN").any(|i| {
+        i.args.contains("apt-get install") && i.args.split_whitespace().any(|w| w == tool)
+    });
+    if tool.is_empty() || !installed {
+        return Err(format!(
+            "HEALTHCHECK tool {tool:?} is not installed in the runtime stage"
+        ));
+    }
+    let entry = all("ENTRYPOINT").next_back().ok_or("no ENTRYPOINT")?;
+    if entry.args != "[\"/usr/local/bin/sealgate\"]" {
+        return Err(format!(
+            "ENTRYPOINT {} is not the exec form of /usr/local/bin/sealgate (SIGTERM must reach it)",
+            entry.args
+        ));
+    }
+    Ok(())
+}
+
+fn check_dockerfile(text: &str, toolchain: &str) -> Result<(), String> {
+    let stages = stages(&parse_dockerfile(text))?;
+    check_build_stages(&stages, toolchain)?;
+    check_runtime_stage(stages.last().ok_or("no stages")?)
+}
+
+fn dockerfile() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("deploy/Dockerfile")).expect("deploy/Dockerfile")
+}
+
+fn toolchain_channel() -> String {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("rust-toolchain.toml"))
+        .expect("rust-toolchain.toml");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("channel = "))
+        .expect("channel in rust-toolchain.toml")
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn dockerfile_passes_static_checks() {
+    if let Err(e) = check_dockerfile(&dockerfile(), &toolchain_channel()) {
+        panic!("deploy/Dockerfile: {e}");
+    }
+}
+
+#[test]
+fn dockerfile_checks_reject_broken_files() {
+    let good = dockerfile();
+    let toolchain = toolchain_channel();
+    let cases = [
+        ("USER 10001:10001", "USER root", "root"),
+        ("USER 10001:10001", "USER sealgate", "numeric"),
+        (
+            "HEALTHCHECK --interval",
+            "# HEALTHCHECK --interval",
+            "no HEALTHCHECK",
+        ),
+        ("ca-certificates wget", "ca-certificates", "not installed"),
+        ("FROM debian:bookworm-slim", "FROM debian", "no tag"),
+        (
+            "rust:1.95.0-slim",
+            "rust:latest-slim",
+            "not the rust-toolchain.toml",
+        ),
+        ("--locked", "", "--locked"),
+        (
+            "COPY --from=builder",
+            "COPY --from=build",
+            "no earlier stage",
+        ),
+        ("EXPOSE 8333 9333", "EXPOSE 8333", "9333"),
+        ("=0.0.0.0:9333", "=127.0.0.1:9333", "loopback"),
+        (
+            "ENTRYPOINT [\"/usr/local/bin/sealgate\"]",
+            "ENTRYPOINT /usr/local/bin/sealgate",
+            "exec form",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(
+            good.contains(from),
+            "Dockerfile no longer contains {from:?}"
+        );
+        let broken = good.replacen(from, to, 1);
+        match check_dockerfile(&broken, &toolchain) {
+            Ok(()) => panic!("{from:?} -> {to:?} passed"),
+            Err(e) => assert!(e.contains(expected), "{from:?} -> {to:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn dockerfile_parser_joins_continuations_and_drops_comments() {
+    let text = "# syntax=docker/dockerfile:1\nFROM a:1 AS b\nRUN one \\\n  # inside\n  two\n\nenv X=1 \\\n    Y=2\n";
+    let parsed = parse_dockerfile(text);
+    let got: Vec<(usize, &str, &str)> = parsed
+        .iter()
+        .map(|i| (i.line, i.keyword.as_str(), i.args.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "FROM", "a:1 AS b"),
+            (3, "RUN", "one two"),
+            (7, "ENV", "X=1 Y=2")
+        ]
+    );
+}
