@@ -188,8 +188,19 @@ def check_gateway_wiring(objects):
             fail(path, "PodDisruptionBudget selects no Deployment")
 
 
+def image_env(root):
+    """The SEALGATE_* variables deploy/Dockerfile sets: part of every container's
+    configuration, below the container's own environment and above its config file."""
+    text = (root / "deploy/Dockerfile").read_text()
+    return dict(re.findall(r"^\s*(?:ENV\s+)?(SEALGATE_[A-Z0-9_]+)=(\S+)", text, re.M))
+
+
+IMAGE_ENV = {}
+
+
 def resolve_env(container, objects):
-    """The environment a container gets from literal values, ConfigMaps and Secrets."""
+    """The environment a container gets from the image, literal values, ConfigMaps and
+    Secrets."""
     data = {}
     for _, obj in objects:
         if obj.get("kind") in ("ConfigMap", "Secret"):
@@ -197,7 +208,7 @@ def resolve_env(container, objects):
                 **(obj.get("data") or {}),
                 **(obj.get("stringData") or {}),
             }
-    env = {}
+    env = dict(IMAGE_ENV)
     for src in container.get("envFrom", []):
         if "configMapRef" in src:
             env.update(data.get(("ConfigMap", src["configMapRef"]["name"]), {}))
@@ -352,10 +363,11 @@ def check_compose(root, sealgate):
     grace = re.fullmatch(r"(\d+)s", str(sg.get("stop_grace_period", "10s")))
     if not grace or int(grace.group(1)) <= DEFAULT_SHUTDOWN_GRACE_SECS:
         fail(where, "sealgate stop_grace_period is not above shutdown_grace_secs (30 s)")
-    env = {k: interpolate(v) for k, v in (sg.get("environment") or {}).items()}
-    # The image's ENV is part of the effective configuration (listen on 0.0.0.0).
-    env.setdefault("SEALGATE_SERVER__LISTEN", "0.0.0.0:8333")
-    env.setdefault("SEALGATE_SERVER__ADMIN_LISTEN", "0.0.0.0:9333")
+    env = dict(IMAGE_ENV)
+    env.update({k: interpolate(v) for k, v in (sg.get("environment") or {}).items()})
+    for key, port in (("SEALGATE_SERVER__LISTEN", S3_PORT), ("SEALGATE_SERVER__ADMIN_LISTEN", ADMIN_PORT)):
+        if env.get(key) != f"0.0.0.0:{port}":
+            fail(where, f"sealgate's {key} is {env.get(key)}, not reachable as 0.0.0.0:{port}")
     run_check_config(sealgate, f"{where} (sealgate)", env)
     if env.get("SEALGATE_BACKEND__ACCESS_KEY") != interpolate(services["minio"]["environment"]["MINIO_ROOT_USER"]):
         fail(where, "sealgate's backend access key is not minio's root user")
@@ -395,6 +407,9 @@ def main():
     a = ap.parse_args()
     a.sealgate = os.path.abspath(a.sealgate)
     objects = load_manifests(a.root)
+    IMAGE_ENV.update(image_env(a.root))
+    if not IMAGE_ENV:
+        fail("deploy/Dockerfile", "sets no SEALGATE_* variables")
     checks = [
         lambda: check_kustomization(a.root),
         lambda: check_references(objects),
