@@ -34,7 +34,7 @@ MAX_EXPOSURE=15
 
 REQS=deploy/validate/requirements.txt
 REQS_HASH=$(sha256sum "$REQS" | cut -c1-12)
-VENV=${SEALGATE_DEPLOY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sealgate/deploy-venv-$REQS_HASH}
+VENV=${SEALGATE_DEPLOY_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sealgate/deploy-venv-$REQS_HASH}
 PY=${PYTHON:-python3}
 
 # --- install ---------------------------------------------------------------------
@@ -45,7 +45,14 @@ flock 9
 if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -f "$VENV/.complete" ]; then
   say "installing $(grep -c '==' "$REQS") pinned Python packages into $VENV"
   rm -rf "$VENV"
-  "$PY" -m venv "$VENV"
+  # Debian's own python3 ships venv separately.
+  if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+    say "apt-get install python3-venv"
+    rm -rf "$VENV"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; }
+    "$PY" -m venv "$VENV"
+  fi
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQS"
   touch "$VENV/.complete"
 fi

@@ -10,6 +10,8 @@
 //! - `deploy/Dockerfile` is checked by a small parser only: no Docker engine runs where
 //!   the tests run, so the image is never built here. The checks are structural (pinned
 //!   stages, non-root user, health check, ports, listen addresses), not a build.
+//! - The image's runtime contract runs on this test's binary: with the Dockerfile's ENV,
+//!   its HEALTHCHECK command passes, SIGTERM exits cleanly, the master key is 0600.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -450,4 +452,138 @@ fn dockerfile_parser_joins_continuations_and_drops_comments() {
             (7, "ENV", "X=1 Y=2")
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------
+// The image's runtime contract, exercised on this test's own binary: started with the
+// Dockerfile's ENV (ports moved to free loopback ones), the HEALTHCHECK command passes,
+// and STOPSIGNAL SIGTERM ends the process cleanly, so `docker stop`, the kubelet and
+// systemd all get a drain rather than a kill.
+
+/// `(name, value)` of every `SEALGATE_*` variable the Dockerfile sets.
+fn image_env(dockerfile: &str) -> Vec<(String, String)> {
+    parse_dockerfile(dockerfile)
+        .iter()
+        .filter(|i| i.keyword == "ENV")
+        .flat_map(|i| {
+            i.args
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            k.starts_with("SEALGATE_")
+                .then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
+        .port()
+}
+
+/// The HEALTHCHECK's exec-form argv, aimed at `admin_port`.
+fn healthcheck_argv(dockerfile: &str, admin_port: u16) -> Vec<String> {
+    let ins = parse_dockerfile(dockerfile);
+    let health = ins
+        .iter()
+        .rfind(|i| i.keyword == "HEALTHCHECK")
+        .expect("HEALTHCHECK");
+    let (_, cmd) = health.args.split_once("CMD").expect("CMD");
+    let argv: Vec<String> = serde_json::from_str(cmd.trim()).expect("exec-form JSON array");
+    argv.into_iter()
+        .map(|a| a.replace(&format!(":{ADMIN_PORT}/"), &format!(":{admin_port}/")))
+        .collect()
+}
+
+/// Runs a health-check argv with a container-like environment: no proxy variables,
+/// which would send wget's loopback request elsewhere.
+fn run_argv(argv: &[String]) -> bool {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn image_healthcheck_passes_and_sigterm_exits_cleanly() {
+    let text = dockerfile();
+    let argv = healthcheck_argv(&text, 0);
+    if Command::new(&argv[0]).arg("--version").output().is_err() {
+        println!(
+            "{} not installed here: image health check not exercised",
+            argv[0]
+        );
+        return;
+    }
+    let data = tempfile::tempdir().expect("temp dir");
+    let (s3_port, admin_port) = (free_port(), free_port());
+    let mut cmd = Command::new(SEALGATE_BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(image_env(&text))
+        // Loopback and free ports instead of the image's 0.0.0.0:8333/9333, and a
+        // temporary state directory instead of /var/lib/sealgate.
+        .env("SEALGATE_SERVER__LISTEN", format!("127.0.0.1:{s3_port}"))
+        .env(
+            "SEALGATE_SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{admin_port}"),
+        )
+        .env("SEALGATE_EMBEDDED__DATA_DIR", data.path())
+        .env("SEALGATE_SERVER__SHUTDOWN_GRACE_SECS", "5")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start sealgate");
+    let argv = healthcheck_argv(&text, admin_port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut healthy = false;
+    while std::time::Instant::now() < deadline {
+        if run_argv(&argv) {
+            healthy = true;
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sealgate exited at start-up: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !healthy {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("HEALTHCHECK {argv:?} never passed");
+    }
+    // Our own child, by its id: STOPSIGNAL/KillSignal is SIGTERM.
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sealgate did not exit within 15 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(!run_argv(&argv), "HEALTHCHECK passes with sealgate stopped");
+    let key = data.path().join("master.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key)
+            .expect("master key created in the state dir")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "master key mode");
 }
