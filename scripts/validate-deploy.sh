@@ -11,7 +11,8 @@
 #      manifests (selectors, ports, Secrets, probes, grace periods), and every sealgate
 #      configuration in the files run through `sealgate check-config`.
 #
-# The Dockerfile is checked by tests/deploy.rs (a parser test; it cannot be built here).
+#   4. hadolint on deploy/Dockerfile (it cannot be built here; tests/deploy.rs adds
+#      its own structural checks) and shellcheck on this script.
 #
 # Installs what it needs, pinned: the Python tools into a virtualenv kept in the user's
 # cache (reused across clones, rebuilt when deploy/validate/requirements.txt changes),
@@ -42,7 +43,7 @@ mkdir -p "$(dirname "$VENV")"
 # Two test runs at once must not build the same virtualenv concurrently.
 exec 9>"$VENV.lock"
 flock 9
-if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -f "$VENV/.complete" ]; then
+if [ ! -f "$VENV/.complete" ]; then
   say "installing $(grep -c '==' "$REQS") pinned Python packages into $VENV"
   rm -rf "$VENV"
   # Debian's own python3 ships venv separately.
@@ -128,5 +129,11 @@ fi
 # --- 3. compose, cross-references, configurations -----------------------------------
 say "checks.py: compose.yaml, cross-references, sealgate check-config"
 "$VENV/bin/python" deploy/validate/checks.py --root "$ROOT" --sealgate "$BIN"
+
+# --- 4. Dockerfile and this script ------------------------------------------------
+say "hadolint deploy/Dockerfile; shellcheck scripts/validate-deploy.sh"
+# Every finding fails, down to style; exceptions are inline pragmas with a reason.
+"$VENV/bin/hadolint" --no-color --failure-threshold style deploy/Dockerfile
+"$VENV/bin/shellcheck" scripts/validate-deploy.sh
 
 say "all deployment files valid"

@@ -2,8 +2,8 @@
 //!
 //! - `scripts/validate-deploy.sh` must pass: Kubernetes schemas (strict), the systemd
 //!   unit (`systemd-analyze verify` and an exposure limit), compose.yaml, cross-references
-//!   between manifests, and every sealgate configuration in them through
-//!   `sealgate check-config` (this test's own binary). The script installs its pinned
+//!   between manifests, every sealgate configuration in them through
+//!   `sealgate check-config` (this test's own binary), hadolint and shellcheck. The script installs its pinned
 //!   tools on first use; set `SEALGATE_SKIP_DEPLOY_VALIDATION=1` to skip it (a notice
 //!   is printed) on machines that cannot install them.
 //! - The same script must fail on broken copies, so its checks are known to bite.
@@ -123,6 +123,11 @@ fn validation_rejects_broken_deploy_files() {
                 "value: \"http://127.0.0.1:8334\"",
             ),
             "AWS_ENDPOINT_URL",
+        ),
+        (
+            "deploy/Dockerfile",
+            ("--no-install-recommends ", ""),
+            "DL3015",
         ),
         (
             "deploy/compose.yaml",
