@@ -40,9 +40,10 @@ PY=${PYTHON:-python3}
 
 # --- install ---------------------------------------------------------------------
 mkdir -p "$(dirname "$VENV")"
-# Two test runs at once must not build the same virtualenv concurrently.
+# Two test runs at once must not build the same virtualenv concurrently: installing
+# holds the lock exclusively, using it holds it shared until this script exits.
 exec 9>"$VENV.lock"
-flock 9
+flock -x 9
 if [ ! -f "$VENV/.complete" ]; then
   say "installing $(grep -c '==' "$REQS") pinned Python packages into $VENV"
   rm -rf "$VENV"
@@ -56,8 +57,13 @@ if [ ! -f "$VENV/.complete" ]; then
   fi
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQS"
   touch "$VENV/.complete"
+  # Virtualenvs of earlier requirements files, unless a run is using one right now.
+  for old in "$(dirname "$VENV")"/deploy-venv-*; do
+    [ -d "$old" ] && [ "$old" != "$VENV" ] || continue
+    if (exec 8>"$old.lock" && flock -n -x 8); then rm -rf "$old" "$old.lock"; fi
+  done
 fi
-flock -u 9
+flock -s 9
 
 if ! command -v systemd-analyze >/dev/null; then
   say "apt-get install systemd (for systemd-analyze)"
