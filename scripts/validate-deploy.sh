@@ -9,8 +9,7 @@
 #      on deploy/systemd/sealgate.service;
 #   3. deploy/validate/checks.py: compose.yaml's services, cross-references between
 #      manifests (selectors, ports, Secrets, probes, grace periods), and every sealgate
-#      configuration in the files run through `sealgate check-config`.
-#
+#      configuration in the files run through `sealgate check-config`;
 #   4. hadolint on deploy/Dockerfile (it cannot be built here; tests/deploy.rs adds
 #      its own structural checks) and shellcheck on this script.
 #
@@ -30,7 +29,7 @@ say() { printf '== validate-deploy [%3ds] %s\n' $((SECONDS - started)) "$*"; }
 # Kubernetes 1.33 is the oldest release the manifests target: native sidecars
 # (restartPolicy: Always on init containers) are GA there.
 K8S_VERSION=1.33.0
-# Largest accepted `systemd-analyze security` exposure, in tenths (the unit scores 1.0).
+# Largest accepted `systemd-analyze security` exposure, in tenths (the unit scores 1.1).
 MAX_EXPOSURE=15
 
 REQS=deploy/validate/requirements.txt
