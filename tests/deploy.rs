@@ -125,6 +125,11 @@ fn validation_rejects_broken_deploy_files() {
             "AWS_ENDPOINT_URL",
         ),
         (
+            "deploy/kubernetes/sidecar.yaml",
+            ("enableServiceLinks: false", "enableServiceLinks: true"),
+            "enableServiceLinks",
+        ),
+        (
             "deploy/Dockerfile",
             ("--no-install-recommends ", ""),
             "DL3015",

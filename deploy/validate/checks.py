@@ -118,6 +118,11 @@ def check_pod_hardening(objects):
         pod = template["spec"]
         pod_sc = pod.get("securityContext", {})
         annotations = template["metadata"].get("annotations", {})
+        # Service links put SEALGATE_<SERVICE>_PORT=tcp://... into the environment of
+        # every pod for a Service named sealgate-*, and sealgate refuses to start on
+        # SEALGATE_* variables it does not know.
+        if any(is_sealgate(c) for c in all_containers(pod)) and pod.get("enableServiceLinks") is not False:
+            fail(path, f"{name}: enableServiceLinks is not false (SEALGATE_*_PORT variables break start-up)")
         if annotations.get("prometheus.io/scrape") != "true" or annotations.get("prometheus.io/port") != str(ADMIN_PORT):
             fail(path, f"{name}: pod template lacks Prometheus scrape annotations on port {ADMIN_PORT}")
         for c in all_containers(pod):
