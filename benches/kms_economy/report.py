@@ -82,7 +82,8 @@ def main(work, n, threads):
     price = PRICE_USD_PER_10K / 10_000
     print(f"Money at the AWS KMS public price of ${PRICE_USD_PER_10K} per 10,000 requests "
           f"(list price as of {PRICE_DATE}):")
-    for ops_count, label, digits in ((10_000, "10,000", 6), (1_000_000_000, "1 billion", 2)):
+    scales = ((10_000, "10,000", 6), (1_000_000_000, "1 billion (at this run's rates)", 2))
+    for ops_count, label, digits in scales:
         a, b = without * ops_count / 10_000 * price, with_bk * ops_count / 10_000 * price
         print(f"  per {label} object operations: ${a:,.{digits}f} without bucket keys, "
               f"${b:,.{digits}f} with, saving ${a - b:,.{digits}f}")
