@@ -2,7 +2,7 @@
 //! with CreateKey, GenerateDataKey/Decrypt round trips, context binding, disabled and
 //! unknown keys, and the bucket-key cache's KMS call count seen by moto's recorder.
 //!
-//! Starts moto with `/work/shared/backends/moto.sh` on a free port (installing
+//! Starts moto with the project's `scripts/backends/moto.sh` on a free port (installing
 //! `moto[server]==5.2.1` if missing). `SEALGATE_SKIP_MOTO=1` skips with a notice.
 
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use sealgate::kms::aws::{AwsCredentials, AwsKms, AwsKmsConfig};
 use sealgate::kms::{EncryptionContext, Kms, KmsError};
 use zeroize::Zeroizing;
 
-const MOTO_SH: &str = "/work/shared/backends/moto.sh";
+const MOTO_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backends/moto.sh");
 
 /// A moto server for this test; stopped on drop.
 struct Moto {
