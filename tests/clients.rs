@@ -209,8 +209,17 @@ fn sync_twice(backend: Option<Backend>, tls: bool) {
         ("sub/small", 70_000),
         ("sub/multi", 5 * MIB + 1),
     ];
+    // Files last changed an hour ago, as in a real tree: aws CLI re-uploads when the
+    // local mtime is newer than LastModified, which has whole seconds only, so files
+    // written in the same second as their upload would race.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for (i, (name, size)) in files.iter().enumerate() {
-        random_bytes(&local, name, *size, 100 + i as u64);
+        let path = random_bytes(&local, name, *size, 100 + i as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(an_hour_ago))
+            .expect("set mtime");
     }
     let remote = format!("s3://{bucket}/tree/");
     let local_s = local.to_str().expect("UTF-8 temp path");
