@@ -227,4 +227,6 @@ fn strip_auth_query(parts: &mut Parts, method: AuthMethod) {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -51,6 +51,21 @@ pub struct BucketKey {
 }
 
 impl BucketKey {
+    /// A bucket key from outside the cache (tools, tests); it carries no cache lifetime.
+    pub fn new(
+        plaintext: Zeroizing<[u8; DATA_KEY_LEN]>,
+        ciphertext_blob: Vec<u8>,
+        kms_key_id: String,
+    ) -> Self {
+        BucketKey {
+            plaintext,
+            ciphertext_blob,
+            kms_key_id,
+            created_at: SystemTime::now(),
+            expires_at: Instant::now(),
+        }
+    }
+
     /// The audit log's `bucket_key_id`: see [`fingerprint`].
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.ciphertext_blob)
@@ -158,6 +173,8 @@ impl BucketKeyCache {
     }
 
     /// The bucket key new objects in `bucket` under `kms_key_id` are protected with.
+    /// Call once per object key operation: each call counts in
+    /// `sealgate_object_key_operations_total` (and in calls saved when it hits).
     pub async fn key_for_write(
         &self,
         bucket: &str,
@@ -192,6 +209,7 @@ impl BucketKeyCache {
     }
 
     /// The bucket key wrapped as `blob` under `kms_key_id` for `bucket`, unwrapped.
+    /// Counted like [`BucketKeyCache::key_for_write`], once per call.
     pub async fn key_for_read(
         &self,
         bucket: &str,
@@ -225,7 +243,20 @@ impl BucketKeyCache {
         key: &str,
         kms_key_id: &str,
     ) -> Result<GeneratedKey, KmsError> {
-        let context = EncryptionContext::for_object(bucket, key);
+        self.per_object_key_with(bucket, key, kms_key_id, &EncryptionContext::new())
+            .await
+    }
+
+    /// Same, with the client's own context pairs (`x-amz-server-side-encryption-context`)
+    /// added; `aws:s3:arn` is always the object ARN, whatever `extra` says.
+    pub async fn per_object_key_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        kms_key_id: &str,
+        extra: &EncryptionContext,
+    ) -> Result<GeneratedKey, KmsError> {
+        let context = object_context(bucket, key, extra);
         let generated = self
             .timed(
                 KmsOp::GenerateDataKey,
@@ -245,7 +276,20 @@ impl BucketKeyCache {
         kms_key_id: &str,
         blob: &[u8],
     ) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>, KmsError> {
-        let context = EncryptionContext::for_object(bucket, key);
+        self.per_object_decrypt_with(bucket, key, kms_key_id, blob, &EncryptionContext::new())
+            .await
+    }
+
+    /// Same, for a key made by [`BucketKeyCache::per_object_key_with`] with `extra`.
+    pub async fn per_object_decrypt_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        kms_key_id: &str,
+        blob: &[u8],
+        extra: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>, KmsError> {
+        let context = object_context(bucket, key, extra);
         let plaintext = self
             .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
             .await?;
@@ -294,11 +338,21 @@ impl BucketKeyCache {
                     called_kms = true;
                     fetch().await
                 })
-                .await
-                .map_err(|shared| KmsError::clone(&shared))?;
+                .await;
+            let found = match found {
+                Ok(found) => found,
+                Err(shared) => {
+                    if called_kms {
+                        self.metrics.record_lookup(side, true);
+                    }
+                    return Err(KmsError::clone(&shared));
+                }
+            };
             if called_kms || self.clock.now() < found.expires_at {
                 self.metrics.record_lookup(side, called_kms);
                 if called_kms {
+                    // Misses are rare; settling moka's counts here keeps the gauge exact.
+                    cache.run_pending_tasks().await;
                     self.metrics.set_entries(side, cache.entry_count());
                 }
                 return Ok((found, called_kms));
@@ -333,6 +387,7 @@ impl BucketKeyCache {
             };
             self.read.entry(read_key).or_insert(Arc::clone(key)).await;
         }
+        self.read.run_pending_tasks().await;
         self.metrics
             .set_entries(Side::Read, self.read.entry_count());
     }
@@ -361,6 +416,17 @@ impl BucketKeyCache {
         }
         result
     }
+}
+
+/// The object ARN context plus the client's pairs; the ARN cannot be overridden, or a
+/// client could make a key that unwraps for another object.
+fn object_context(bucket: &str, key: &str, extra: &EncryptionContext) -> EncryptionContext {
+    let arn = EncryptionContext::for_object(bucket, key);
+    extra
+        .iter()
+        .chain(arn.iter())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn build_cache<K>(config: &CacheConfig, metrics: &CacheMetrics) -> Cache<K, Arc<BucketKey>>

@@ -294,7 +294,7 @@ impl Default for BucketPolicy {
             kms_key_id: None,
             bucket_key: true,
             segment_size: 64 * 1024,
-            allow_plaintext_reads: true,
+            allow_plaintext_reads: false,
             allow_sse_c: false,
         }
     }

@@ -26,8 +26,8 @@ pub mod segment;
 #[cfg(test)]
 mod tests;
 
-pub use decrypt_body::{DecryptBody, DecryptPlan};
-pub use encrypt_body::EncryptBody;
+pub use decrypt_body::{DecryptBody, DecryptError, DecryptPlan};
+pub use encrypt_body::{EncryptBody, EncryptError};
 pub use envelope::{Envelope, EnvelopeError};
 pub use keys::{DataKey, WrappingKey};
 pub use layout::{
@@ -35,7 +35,7 @@ pub use layout::{
     plan_range,
 };
 pub use part::{PartHeader, parse_part_header};
-pub use segment::{SegmentOpener, SegmentSealer};
+pub use segment::{OpenError, SegmentOpener, SegmentSealer};
 
 /// Errors crossing a body boundary are boxed, as `http_body` adapters require.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

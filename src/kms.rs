@@ -133,3 +133,6 @@ pub fn from_config(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

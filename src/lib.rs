@@ -15,6 +15,7 @@
 //! - [`config`], [`metrics`]: leaves every other module may use.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod banner;
 pub mod body;

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::CredentialStore;
+use crate::cache::{BucketKeyCache, CacheConfig, CacheMetrics};
 use crate::config::Config;
 use crate::embedded::EmbeddedBackend;
 use crate::metrics::Metrics;
@@ -102,11 +103,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let (client_access_key, client_secret_key) = client_pairs[0].clone();
     let metrics = Arc::new(Metrics::new());
+    let keys = build_key_cache(&config, &metrics)?;
     let state = Arc::new(AppState {
         config: config.clone(),
         backend,
         credentials: CredentialStore::new(client_pairs),
         metrics: metrics.clone(),
+        keys,
+        size_cache: Arc::new(crate::s3::handlers::list::new_size_cache()),
     });
 
     let tls = match (&config.server.tls_cert, &config.server.tls_key) {
@@ -192,6 +196,43 @@ fn local_addr(what: &'static str, l: &TcpListener) -> Result<SocketAddr, StartEr
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
     })
+}
+
+/// The KMS named by the config behind the bucket-key cache, its metrics registered
+/// beside the request metrics. The local KMS keeps its master key in the embedded data
+/// directory unless a path is configured.
+fn build_key_cache(config: &Config, metrics: &Metrics) -> Result<Arc<BucketKeyCache>, StartError> {
+    let mut kms_config = config.kms.clone();
+    if kms_config.master_key_file.is_none() {
+        kms_config.master_key_file = Some(config.embedded.data_dir.join("master.key"));
+        if let Some(dir) = &kms_config
+            .master_key_file
+            .as_ref()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StartError::Config(format!("embedded.data_dir: {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    let env = crate::kms::aws::AwsEnv {
+        access_key_id: std::env::var("AWS_ACCESS_KEY_ID").ok(),
+        secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+            .ok()
+            .map(zeroize::Zeroizing::new),
+        session_token: std::env::var("AWS_SESSION_TOKEN")
+            .ok()
+            .map(zeroize::Zeroizing::new),
+    };
+    let kms = crate::kms::from_config(&kms_config, &env)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let cache_metrics = CacheMetrics::register(&metrics.registry)
+        .map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+    Ok(Arc::new(BucketKeyCache::new(
+        kms,
+        CacheConfig::from_kms_config(&kms_config),
+        cache_metrics,
+    )))
 }
 
 /// rustls needs one process-wide provider; aws-lc-rs is the one every TLS path uses.

@@ -12,9 +12,11 @@ use rand::RngExt;
 
 use crate::auth::{self, CredentialStore, VerifyContext};
 use crate::body::{self, BoxBody};
+use crate::cache::BucketKeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::s3::error::{ErrorOrigin, S3Error};
+use crate::s3::handlers::list::SizeCache;
 use crate::s3::handlers::{self, RequestContext};
 use crate::s3::op;
 use crate::upstream::Backend;
@@ -25,6 +27,10 @@ pub struct AppState {
     pub backend: Backend,
     pub credentials: CredentialStore,
     pub metrics: Arc<Metrics>,
+    /// Bucket keys and per-object KMS keys, through the KMS.
+    pub keys: Arc<BucketKeyCache>,
+    /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
+    pub size_cache: Arc<SizeCache>,
 }
 
 pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";

@@ -218,6 +218,9 @@ async fn outage_serves_until_ttl_then_fails_closed_then_recovers() {
         2
     );
     assert_eq!(f.metrics.kms_requests(KmsOp::Decrypt, "unavailable"), 1);
+    assert_eq!(f.metrics.misses(Side::Write), 3);
+    assert_eq!(f.metrics.misses(Side::Read), 1);
+    assert_eq!(f.metrics.hits(Side::Write), 1);
 
     // KMS is back: the next call succeeds and is cached again.
     f.kms.set_down(false);
@@ -375,5 +378,94 @@ async fn concurrent_refresh_of_a_stale_key_and_shared_failures_make_one_call_eac
         f.kms.generates(),
         3,
         "one failing call shared by all waiters"
+    );
+}
+
+#[tokio::test]
+async fn hit_path_cost_is_printed() {
+    let f = fixture(Duration::ZERO);
+    let key = write_key(&f.cache, "b").await;
+    const N: u32 = 20_000;
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        assert!(f.cache.key_for_write("b", "key-1").await.is_ok());
+    }
+    let write_hit = started.elapsed() / N;
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        assert!(
+            f.cache
+                .key_for_read("b", "key-1", &key.ciphertext_blob)
+                .await
+                .is_ok()
+        );
+    }
+    let read_hit = started.elapsed() / N;
+    assert_eq!(f.kms.generates(), 1);
+    eprintln!("cache hit: key_for_write {write_hit:?}, key_for_read {read_hit:?} (debug build)");
+}
+
+#[tokio::test]
+async fn capacity_bounds_entries_and_counts_evictions() {
+    let kms = StubKms::new(Duration::ZERO);
+    let Ok(metrics) = CacheMetrics::register(&prometheus::Registry::new()) else {
+        panic!("metrics")
+    };
+    let cache = BucketKeyCache::new(
+        kms.clone(),
+        CacheConfig {
+            ttl: TTL,
+            max_entries: 2,
+        },
+        metrics.clone(),
+    );
+    for i in 0..6 {
+        write_key(&cache, &format!("bucket-{i}")).await;
+    }
+    cache.sync_metrics().await;
+    assert!(
+        metrics.entries(Side::Write) <= 2,
+        "{}",
+        metrics.entries(Side::Write)
+    );
+    assert!(
+        metrics.entries(Side::Read) <= 2,
+        "{}",
+        metrics.entries(Side::Read)
+    );
+    // 12 inserts (6 per side) into 4 slots.
+    assert!(metrics.evictions() >= 8, "{}", metrics.evictions());
+    assert_eq!(kms.generates(), 6);
+}
+
+#[tokio::test]
+async fn client_context_is_bound_but_cannot_replace_the_object_arn() {
+    let f = fixture(Duration::ZERO);
+    let extra = EncryptionContext::new()
+        .with("department", "finance")
+        .with("aws:s3:arn", "arn:aws:s3:::other/object");
+    let Ok(made) = f.cache.per_object_key_with("b", "o", "key-1", &extra).await else {
+        panic!("per-object key with context")
+    };
+    let ok = f
+        .cache
+        .per_object_decrypt_with("b", "o", "key-1", &made.ciphertext_blob, &extra)
+        .await;
+    assert_eq!(ok.map(|k| *k).ok(), Some(*made.plaintext));
+    // Without the client's pair it fails; the forged ARN did not take effect either.
+    assert!(
+        f.cache
+            .per_object_decrypt("b", "o", "key-1", &made.ciphertext_blob)
+            .await
+            .is_err()
+    );
+    let err = f
+        .cache
+        .per_object_decrypt_with("other", "object", "key-1", &made.ciphertext_blob, &extra)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(KmsError::InvalidCiphertext(_))),
+        "{err:?}"
     );
 }

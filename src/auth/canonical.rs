@@ -8,7 +8,7 @@
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html>
 
 use http::HeaderMap;
-use percent_encoding::percent_decode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, percent_encode};
 
 /// One `name=value` pair of a query string, raw and decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,22 +56,20 @@ fn decode_query_component(s: &str) -> Vec<u8> {
     }
 }
 
-/// Percent-encodes every byte but the unreserved ones (`A-Za-z0-9-._~`), and `/` when
-/// `keep_slash` (paths); uppercase hex, as AWS requires.
+/// Everything but the unreserved characters (`A-Za-z0-9-._~`).
+const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// The same, keeping `/` (paths).
+const ENCODE_PATH: &AsciiSet = &ENCODE.remove(b'/');
+
+/// Percent-encodes every byte but the unreserved ones, and `/` when `keep_slash`
+/// (paths); uppercase hex, as AWS requires.
 pub fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
-    for &b in bytes {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        if unreserved || (keep_slash && b == b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
+    let set = if keep_slash { ENCODE_PATH } else { ENCODE };
+    percent_encode(bytes, set).to_string()
 }
 
 /// The canonical URI: the raw path decoded, then encoded once; no dot-segment or

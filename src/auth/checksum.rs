@@ -128,7 +128,8 @@ impl Checksummer {
                 match self.algorithm {
                     // The 32-bit CRCs occupy the low half of crc-fast's u64.
                     ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => {
-                        v.to_be_bytes()[4..].to_vec()
+                        let [_, _, _, _, a, b, c, d] = v.to_be_bytes();
+                        vec![a, b, c, d]
                     }
                     _ => v.to_be_bytes().to_vec(),
                 }

@@ -56,6 +56,10 @@ pub enum AuthError {
         "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
     )]
     SigV2Disabled,
+    /// An `x-amz-*` header the signature does not cover (it could have been added by
+    /// anyone on the path: a copy source, an SSE key id, metadata…).
+    #[error("There were headers present in the request which were not signed")]
+    UnsignedHeaders,
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch,
     #[error("The Content-MD5 you specified is not valid.")]
@@ -95,7 +99,7 @@ impl AuthError {
     pub fn s3_code(&self) -> &'static str {
         use AuthError::*;
         match self {
-            Missing | Expired | NotYetValid | MissingDate => "AccessDenied",
+            Missing | Expired | NotYetValid | MissingDate | UnsignedHeaders => "AccessDenied",
             UnknownAccessKey => "InvalidAccessKeyId",
             SignatureMismatch => "SignatureDoesNotMatch",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -120,7 +124,7 @@ impl AuthError {
         use AuthError::*;
         match self {
             Missing | Expired | NotYetValid | MissingDate | UnknownAccessKey
-            | SignatureMismatch | RequestTimeTooSkewed => StatusCode::FORBIDDEN,
+            | SignatureMismatch | RequestTimeTooSkewed | UnsignedHeaders => StatusCode::FORBIDDEN,
             MissingDecodedLength => StatusCode::LENGTH_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -138,6 +142,7 @@ impl AuthError {
             MissingDate | HeaderMalformed(_) | QueryMalformed(_) | MissingContentSha256
             | InvalidContentSha256 | MultipleAuth | InvalidArgument(_) => "malformed",
             UnsupportedAuthorization | SigV2Disabled => "unsupported",
+            UnsignedHeaders => "unsigned_header",
             ContentSha256Mismatch => "payload_hash",
             InvalidContentMd5 | ContentMd5Mismatch | ChecksumMismatch(_) | ChecksumMalformed(_)
             | ChecksumRequest(_) => "checksum",

@@ -67,6 +67,9 @@ pub enum ChecksumSource {
     Header(Vec<u8>),
     /// Carried in the aws-chunked trailer.
     Trailer,
+    /// Named only by `x-amz-sdk-checksum-algorithm` on a trailer-framed body: checked
+    /// if the trailer carries it, not required.
+    TrailerIfSent,
 }
 
 /// Everything the body must satisfy. Holds the chunk signer (a derived key), so
@@ -120,7 +123,10 @@ impl BodySpec {
     /// Whether the flexible checksum value arrives in the trailer (unknown until the
     /// body has been read).
     pub fn checksum_in_trailer(&self) -> bool {
-        matches!(self.checksum, Some((_, ChecksumSource::Trailer)))
+        matches!(
+            self.checksum,
+            Some((_, ChecksumSource::Trailer | ChecksumSource::TrailerIfSent))
+        )
     }
 
     /// Whether a Content-MD5 is checked.
@@ -230,15 +236,24 @@ impl BodySpec {
                 "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
             ));
         }
-        let checksum = checksums.pop();
+        let mut checksum = checksums.pop();
+        let mut trailer_names = trailer_names;
         if let Some(announced) = header_str(headers, "x-amz-sdk-checksum-algorithm") {
             let alg = ChecksumAlgorithm::from_name(announced).ok_or(AuthError::ChecksumRequest(
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",
             ))?;
-            if checksum.as_ref().is_some_and(|(a, _)| *a != alg) {
-                return Err(AuthError::ChecksumRequest(
-                    "Value for x-amz-sdk-checksum-algorithm header is invalid.",
-                ));
+            match &checksum {
+                Some((a, _)) if *a != alg => {
+                    return Err(AuthError::ChecksumRequest(
+                        "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+                    ));
+                }
+                Some(_) => {}
+                None if is_trailer_framing => {
+                    trailer_names.push(alg.header_name().to_string());
+                    checksum = Some((alg, ChecksumSource::TrailerIfSent));
+                }
+                None => {}
             }
         }
 

@@ -62,6 +62,7 @@ impl SigningKey {
     }
 
     /// Exposes the key bytes, for the test vectors' `signing_key_hex` only.
+    #[doc(hidden)]
     pub fn expose_for_tests(&self) -> [u8; 32] {
         *self.0
     }

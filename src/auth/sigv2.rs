@@ -167,8 +167,10 @@ fn raw_sign(secret: &str, string_to_sign: &str) -> [u8; 20] {
 }
 
 fn check(secret: &str, sts: &str, provided_b64: &str) -> Result<(), AuthError> {
+    // A presigned Signature with an unencoded '+' reaches us as a space (query
+    // strings are form-decoded); base64 has no spaces, so the '+' is restored.
     let provided = BASE64
-        .decode(provided_b64.trim())
+        .decode(provided_b64.trim().replace(' ', "+"))
         .map_err(|_| AuthError::SignatureMismatch)?;
     if signing::signatures_equal(&raw_sign(secret, sts), &provided) {
         Ok(())

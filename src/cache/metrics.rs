@@ -79,6 +79,17 @@ impl KeyOp {
 }
 
 /// The metrics. Cloning shares the underlying counters.
+///
+/// `sealgate_kms_calls_saved_total` is defined as: the number of successful
+/// bucket-key object key operations (each would have cost one KMS call without bucket
+/// keys, as the per-object path does) minus the KMS calls made for them. Each
+/// bucket-key operation makes at most one KMS call (its own cache miss), so the
+/// counter grows by one exactly for each bucket-key operation that made none: served
+/// from the cache, or by waiting on a concurrent caller's call. Per-object operations
+/// never add to it; failed operations count nowhere but in
+/// `sealgate_kms_requests_total`. So, over any interval,
+/// `saved = object_key_operations{path="bucket_key"} - misses{side=~"write|read"}`
+/// counting only misses whose KMS call succeeded.
 #[derive(Clone, Debug)]
 pub struct CacheMetrics {
     kms_requests: IntCounterVec,
@@ -98,14 +109,15 @@ impl CacheMetrics {
     ///   [`KmsError::metric_result`];
     /// - `sealgate_kms_request_duration_seconds{op}`;
     /// - `sealgate_bucket_key_cache_hits_total{side}` / `..._misses_total{side}`: a miss
-    ///   is a lookup that called KMS itself; callers that waited on another caller's
-    ///   call count as hits;
+    ///   is a lookup that called KMS itself (whether KMS answered or not); callers
+    ///   served by another caller's successful call count as hits, callers that shared
+    ///   another caller's failure count as neither;
     /// - `sealgate_bucket_key_cache_evictions_total`: entries dropped for age (TTL) or
     ///   capacity;
     /// - `sealgate_bucket_key_cache_entries{side}`;
     /// - `sealgate_object_key_operations_total{path,op}`: successful object key
     ///   operations, `path` = `bucket_key`|`per_object`, `op` = `encrypt`|`decrypt`;
-    /// - `sealgate_kms_calls_saved_total`: see [`CacheMetrics::record_object_key_op`].
+    /// - `sealgate_kms_calls_saved_total`: see [`CacheMetrics`].
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = CacheMetrics {
             kms_requests: IntCounterVec::new(
@@ -206,16 +218,8 @@ impl CacheMetrics {
         }
     }
 
-    /// Counts one successful object key operation.
-    ///
-    /// `sealgate_kms_calls_saved_total` is defined as: the number of bucket-key
-    /// object key operations (each would have cost one KMS call without bucket keys,
-    /// as the per-object path does) minus the KMS calls made for them. Each bucket-key
-    /// operation makes at most one KMS call (its own cache miss), so the counter is
-    /// incremented exactly for the bucket-key operations that made none: served from
-    /// the cache, or by waiting on a concurrent caller's call. Per-object operations
-    /// never add to it. Failed operations count nowhere here (the KMS call itself
-    /// is still in `sealgate_kms_requests_total`).
+    /// Counts one successful object key operation, and a saved KMS call when it was a
+    /// bucket-key operation that made no KMS call (definition on [`CacheMetrics`]).
     pub(super) fn record_object_key_op(&self, path: KeyPath, op: KeyOp, called_kms: bool) {
         self.object_key_operations
             .with_label_values(&[path.as_str(), op.as_str()])

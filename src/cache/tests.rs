@@ -48,3 +48,10 @@ async fn bucket_key_debug_is_redacted() {
     assert!(text.contains("<redacted>"));
     assert!(text.contains(&key.fingerprint()));
 }
+
+#[test]
+fn bucket_keys_can_be_made_outside_the_cache() {
+    let key = BucketKey::new(Zeroizing::new([9u8; 32]), b"abc".to_vec(), "k".into());
+    assert_eq!(key.fingerprint(), "ba7816bf8f01cfea");
+    assert_eq!(*key.plaintext, [9u8; 32]);
+}

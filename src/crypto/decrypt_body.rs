@@ -95,6 +95,13 @@ impl DecryptPlan {
         plan: &RangePlan,
         first_header: Option<PartHeader>,
     ) -> Result<DecryptPlan, CryptoError> {
+        // Public fields: re-validate rather than trust how the layout was built.
+        let layout = &ObjectLayout::new(
+            layout.segment_size,
+            layout.parts,
+            layout.part_plain_len,
+            layout.total_plain_len,
+        )?;
         if plan.header_range.is_some() != first_header.is_some() {
             return Err(CryptoError::BadLayout(
                 "part header needed exactly when the range starts mid-part",
@@ -312,11 +319,13 @@ impl Opening {
                     }
                     continue;
                 }
+                // n <= pending_in.len(), so the slice is in bounds.
                 let n = (need - self.buf.len()).min(self.pending_in.len());
                 self.buf.extend_from_slice(&self.pending_in[..n]);
                 self.pending_in.advance(n);
             }
             if let Phase::Header = self.phase {
+                // need() is HEADER_LEN in this phase and the loop above filled exactly that.
                 let mut bytes = [0u8; HEADER_LEN];
                 bytes.copy_from_slice(&self.buf[..HEADER_LEN]);
                 self.buf.clear();

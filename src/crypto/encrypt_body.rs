@@ -102,6 +102,10 @@ impl<B> EncryptBody<B> {
     ) -> Self {
         let setup = || -> Result<Sealing, CryptoError> {
             segment_size_log2(segment_size)?;
+            if part_number == 0 {
+                // S3 part numbers start at 1, and readers derive part keys from 1 upwards.
+                return Err(CryptoError::BadLayout("part number 0"));
+            }
             let header = PartHeader::new(plain_len, part_salt);
             let sealer = SegmentSealer::new(dk, &header, part_number)?;
             let remaining_out = part_ciphertext_len(plain_len, segment_size);
@@ -187,6 +191,7 @@ impl Sealing {
         }
         while self.buf.len() < want {
             if !self.pending_in.is_empty() {
+                // n <= pending_in.len(), so the slice is in bounds.
                 let n = (want - self.buf.len()).min(self.pending_in.len());
                 self.buf.extend_from_slice(&self.pending_in[..n]);
                 self.pending_in.advance(n);
@@ -211,6 +216,7 @@ impl Sealing {
                 }));
             }
         }
+        // buf.len() == want >= prefix here, so `buf[prefix..]` is in bounds.
         let tag = self
             .sealer
             .seal_in_place(self.next_index, is_last, &mut self.buf[prefix..])?;

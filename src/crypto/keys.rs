@@ -8,8 +8,7 @@
 
 use std::fmt;
 
-use hkdf::Hkdf;
-use sha2::Sha256;
+use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 /// Object format v1: never change. HKDF info of the data key (derived mode).
@@ -72,30 +71,34 @@ secret_key!(
     DataKey
 );
 
-/// HKDF-SHA256 extract-then-expand to one 32-byte key.
+/// HKDF-SHA256 (RFC 5869) with 32 bytes of output, which is one HMAC block:
+/// PRK = HMAC(salt, ikm); OKM = HMAC(PRK, info || 0x01). Written out because at this
+/// length HKDF cannot fail, so no error path (or silent fallback key) exists.
 fn hkdf(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
-    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
-    // 32 bytes is far below HKDF-SHA256's 8160-byte output limit, so expand cannot fail;
-    // the error arm keeps this panic-free regardless.
-    if Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand_multi_info(info, okm.as_mut())
-        .is_err()
-    {
-        okm.fill(0);
+    let prk = hmac_sha256(salt, &[ikm]);
+    expand_prk(&prk[..], info)
+}
+
+fn expand_prk(prk: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut parts: Vec<&[u8]> = info.to_vec();
+    parts.push(&[0x01]);
+    hmac_sha256(prk, &parts)
+}
+
+fn hmac_sha256(key: &[u8], data: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+    for d in data {
+        ctx.update(d);
     }
-    okm
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    out.copy_from_slice(ctx.sign().as_ref());
+    out
 }
 
 /// HKDF-Expand only, with the data key as the pseudorandom key: the data key is already
 /// uniformly random, so an extract step would add nothing.
 fn expand(prk: &DataKey, info: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
-    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
-    // A 32-byte PRK is exactly SHA-256's output length and 32 bytes of output is in range.
-    match Hkdf::<Sha256>::from_prk(prk.expose_secret()) {
-        Ok(h) if h.expand(info, okm.as_mut()).is_ok() => {}
-        _ => okm.fill(0),
-    }
-    okm
+    expand_prk(prk.expose_secret(), &[info])
 }
 
 /// DK = HKDF(ikm = W, salt = envelope salt, info = "sealgate/v1/data-key").
@@ -162,6 +165,21 @@ mod tests {
             *derive_part_key(&dk, &[0; 16], 1),
             *derive_part_key(&dk, &[0; 16], 2)
         );
+    }
+
+    #[test]
+    fn hkdf_matches_rfc5869_case_3_and_the_hkdf_crate() {
+        // RFC 5869 A.3 (empty salt and info), first 32 bytes of the 42-byte OKM.
+        let okm = hkdf(&[0x0b; 22], &[], &[]);
+        assert_eq!(
+            hex::encode(*okm),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+        );
+        let mut other = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(&[7u8; 32]), &[9; 32])
+            .expand_multi_info(&[b"a", b"bc"], &mut other)
+            .unwrap();
+        assert_eq!(*hkdf(&[9; 32], &[7; 32], &[b"a", b"bc"]), other);
     }
 
     #[test]

@@ -160,8 +160,10 @@ impl ObjectLayout {
             self.part_plain_len
         } else {
             // Layout invariant: (N - 1) P < T, so this cannot underflow.
-            self.total_plain_len
-                .saturating_sub(self.part_plain_len * (u64::from(self.parts) - 1))
+            self.total_plain_len.saturating_sub(
+                self.part_plain_len
+                    .saturating_mul(u64::from(self.parts) - 1),
+            )
         }
     }
 
@@ -178,8 +180,10 @@ impl ObjectLayout {
         if len == 0 {
             return None;
         }
-        let start = self.part_plain_len * u64::from(part_number - 1);
-        Some((start, start + len - 1))
+        let start = self
+            .part_plain_len
+            .checked_mul(u64::from(part_number - 1))?;
+        Some((start, start.checked_add(len - 1)?))
     }
 
     /// Part (1-based), segment index within it, and offset within that segment of
@@ -236,6 +240,15 @@ pub struct RangePlan {
 /// clamped to the last byte, as S3 does. `None` when the range is unsatisfiable
 /// (`start` at or past the end, or `start > end_inclusive`): answer 416.
 pub fn plan_range(layout: &ObjectLayout, start: u64, end_inclusive: u64) -> Option<RangePlan> {
+    // The fields are public, so re-check the invariants the arithmetic below relies on
+    // (no zero divisors, no overflow) instead of trusting how the layout was built.
+    let layout = &ObjectLayout::new(
+        layout.segment_size,
+        layout.parts,
+        layout.part_plain_len,
+        layout.total_plain_len,
+    )
+    .ok()?;
     let last_byte = layout.total_plain_len.checked_sub(1)?;
     let end = end_inclusive.min(last_byte);
     if start > end {

@@ -24,6 +24,25 @@ impl Body for Chunks {
     }
 }
 
+/// Returns Pending (after waking) before every frame of the inner body.
+struct Stutter<B>(B, bool);
+
+impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for Stutter<B> {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.1 = !self.1;
+        if self.1 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+}
+
 /// Splits `data` into chunks of pseudo-random sizes 1..=max drawn from `seed`.
 fn chunks(data: &[u8], seed: u64, max: usize) -> Chunks {
     let mut out = VecDeque::new();
@@ -45,7 +64,7 @@ fn whole(data: &[u8]) -> Chunks {
     Chunks(VecDeque::from([Bytes::copy_from_slice(data)]))
 }
 
-/// Drains a body that never returns Pending; checks size_hint stays exact.
+/// Drains a body (re-polling on Pending); checks size_hint stays exact.
 fn collect<B: Body<Data = Bytes, Error = BoxError> + Unpin>(
     mut body: B,
 ) -> Result<Vec<u8>, BoxError> {
@@ -70,7 +89,7 @@ fn collect<B: Body<Data = Bytes, Error = BoxError> + Unpin>(
                 );
                 return Ok(out);
             }
-            Poll::Pending => panic!("test bodies never pend"),
+            Poll::Pending => {}
         }
     }
 }
@@ -178,6 +197,30 @@ fn encrypt_rejects_bodies_of_the_wrong_length() {
     let first = Pin::new(&mut body).poll_frame(&mut cx);
     assert!(matches!(first, Poll::Ready(Some(Err(_)))));
     assert!(collect(EncryptBody::new(whole(&data), &dk(1), 1, 5000, 1000)).is_err());
+    assert!(collect(EncryptBody::new(whole(&data), &dk(1), 0, 5000, S)).is_err());
+}
+
+#[test]
+fn bodies_resume_after_pending() {
+    let data = plaintext(3 * 4096 + 7, 8);
+    let c = collect(EncryptBody::new(
+        Stutter(chunks(&data, 5, 1000), false),
+        &dk(8),
+        1,
+        len_u64(data.len()),
+        S,
+    ))
+    .unwrap();
+    let plan = DecryptPlan::whole(1, S, len_u64(data.len())).unwrap();
+    assert_eq!(
+        collect(DecryptBody::new(
+            Stutter(chunks(&c, 6, 700), false),
+            dk(8),
+            plan
+        ))
+        .unwrap(),
+        data
+    );
 }
 
 #[test]
@@ -205,11 +248,6 @@ fn any_flipped_bit_fails() {
         assert!(decrypt_whole(&dk(3), &c, n, S).is_ok());
         let mut tried = 0;
         for i in 0..c.len() {
-            // Every header and tag byte, plus a spread of ciphertext bytes.
-            let in_seg = (i + SEG - 32) % SEG;
-            if i % 97 != 0 && in_seg < SEG - 16 && i % SEG >= 32 {
-                continue;
-            }
             let mut t = c.clone();
             t[i] ^= 1 << (i % 8);
             assert!(
@@ -218,7 +256,7 @@ fn any_flipped_bit_fails() {
             );
             tried += 1;
         }
-        assert!(tried > 100);
+        assert_eq!(tried, c.len());
     }
 }
 
@@ -347,8 +385,6 @@ fn segment_sizes() -> impl Strategy<Value = u32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(64), ..ProptestConfig::default() })]
-
     #[test]
     fn seal_open_round_trips_for_any_length_and_segment_size(
         s in segment_sizes(), frac in 0.0f64..5.0, seed in any::<u64>(), part in 1u32..10_000,

@@ -6,11 +6,12 @@
 //! backoff and full jitter on throttling, 5xx and timeouts (AWS's recommended
 //! schedule, <https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>),
 //! and mapping KMS error types to [`KmsError`]. Credentials come in a struct: this
-//! module never reads the environment. The wire format lives in [`wire`].
+//! module never reads the environment. The wire format lives in `wire`.
 
 mod wire;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -84,6 +85,8 @@ pub struct AwsKmsConfig {
     /// First backoff ceiling; doubles per retry up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Extra trusted roots (PEM) beside the system's, for a KMS behind a private CA.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl AwsKmsConfig {
@@ -97,6 +100,7 @@ impl AwsKmsConfig {
             max_retries: 4,
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            ca_bundle: None,
         }
     }
 
@@ -202,7 +206,7 @@ impl AwsKms {
             "sealgate-kms-config",
         );
         Ok(AwsKms {
-            client: build_client(),
+            client: build_client(config.ca_bundle.as_deref())?,
             endpoint,
             identity: creds.into(),
             region: config.region,
@@ -270,7 +274,7 @@ impl AwsKms {
             .client
             .request(req)
             .await
-            .map_err(|e| KmsError::Unavailable(format!("{e}")))?;
+            .map_err(|e| KmsError::Unavailable(error_chain(&e)))?;
         let status = resp.status();
         let error_type = resp
             .headers()
@@ -332,6 +336,19 @@ impl AwsKms {
     }
 }
 
+/// An error and its sources on one line: hyper's top-level message alone ("client
+/// error (Connect)") does not tell an operator what failed.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Reads the answer into a zeroized buffer, refusing anything over the limit.
 async fn read_limited(body: hyper::body::Incoming) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     let mut body = body;
@@ -358,11 +375,17 @@ fn full_jitter(base: Duration, max: Duration, retry: u32) -> Duration {
     Duration::from_micros(rand::random_range(0..=ceiling_us))
 }
 
-fn build_client() -> HttpClient {
+fn build_client(ca_bundle: Option<&Path>) -> Result<HttpClient, AwsKmsConfigError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // One broken system certificate must not disable KMS; it is just not trusted.
         let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_bundle {
+        add_pem_roots(&mut roots, path).map_err(|problem| AwsKmsConfigError::Invalid {
+            key: "kms.ca_bundle",
+            problem: format!("{}: {problem}", path.display()),
+        })?;
     }
     let tls = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
@@ -375,10 +398,25 @@ fn build_client() -> HttpClient {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
+    Ok(Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .build(https)
+        .build(https))
+}
+
+fn add_pem_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("no PEM certificate found".into());
+    }
+    Ok(())
 }
 
 impl Kms for AwsKms {

@@ -8,11 +8,11 @@ use http::{HeaderMap, HeaderValue};
 use crate::crypto::{DataKey, Envelope, WrappingKey};
 use crate::kms::KmsError;
 use crate::s3::error::{ErrorOrigin, S3Error};
-use crate::s3::headers::{
-    RESERVED_META_PREFIX, X_AMZ_META_ENVELOPE, X_AMZ_SSE, X_AMZ_SSE_BUCKET_KEY_ENABLED, X_AMZ_SSE_C_ALGORITHM,
-    X_AMZ_SSE_KMS_KEY_ID, is_sse_header,
-};
 use crate::s3::handlers::RequestContext;
+use crate::s3::headers::{
+    RESERVED_META_PREFIX, X_AMZ_META_ENVELOPE, X_AMZ_SSE, X_AMZ_SSE_BUCKET_KEY_ENABLED,
+    X_AMZ_SSE_C_ALGORITHM, X_AMZ_SSE_KMS_KEY_ID, is_sse_header,
+};
 
 /// The keys of an object being written.
 pub struct WriteKeys {
@@ -27,13 +27,21 @@ struct WriteChoice {
     segment_size: u32,
 }
 
-fn write_choice(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Result<WriteChoice, S3Error> {
+fn write_choice(
+    rc: &RequestContext,
+    bucket: &str,
+    headers: &HeaderMap,
+) -> Result<WriteChoice, S3Error> {
     let config = &rc.state.config;
     let policy = config.policy(bucket);
     if let Some(v) = headers.get(X_AMZ_SSE) {
         match v.as_bytes() {
             b"aws:kms" | b"AES256" | b"aws:kms:dsse" => {}
-            _ => return Err(S3Error::invalid_argument("The encryption method specified is not supported")),
+            _ => {
+                return Err(S3Error::invalid_argument(
+                    "The encryption method specified is not supported",
+                ));
+            }
         }
     }
     let kms_key_id = match headers.get(X_AMZ_SSE_KMS_KEY_ID) {
@@ -41,45 +49,96 @@ fn write_choice(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Resul
             .to_str()
             .ok()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| S3Error::invalid_argument("Invalid x-amz-server-side-encryption-aws-kms-key-id"))?
+            .ok_or_else(|| {
+                S3Error::invalid_argument("Invalid x-amz-server-side-encryption-aws-kms-key-id")
+            })?
             .to_string(),
-        None => policy.kms_key_id.clone().unwrap_or_else(|| config.kms.key_id.clone()),
+        None => policy
+            .kms_key_id
+            .clone()
+            .unwrap_or_else(|| config.kms.key_id.clone()),
     };
     let bucket_key = match headers.get(X_AMZ_SSE_BUCKET_KEY_ENABLED) {
         Some(v) if v.as_bytes().eq_ignore_ascii_case(b"true") => true,
         Some(v) if v.as_bytes().eq_ignore_ascii_case(b"false") => false,
-        Some(_) => return Err(S3Error::invalid_argument("x-amz-server-side-encryption-bucket-key-enabled must be true or false")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "x-amz-server-side-encryption-bucket-key-enabled must be true or false",
+            ));
+        }
         None => policy.bucket_key,
     };
-    Ok(WriteChoice { kms_key_id, bucket_key, segment_size: policy.segment_size })
+    Ok(WriteChoice {
+        kms_key_id,
+        bucket_key,
+        segment_size: policy.segment_size,
+    })
 }
 
 /// A fresh envelope and data key for `bucket`/`key`: from the cached bucket key, or
 /// from a KMS data key of its own when the client turned bucket keys off.
-pub async fn new_object_keys(rc: &RequestContext, bucket: &str, key: &str, headers: &HeaderMap) -> Result<WriteKeys, S3Error> {
+pub async fn new_object_keys(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<WriteKeys, S3Error> {
     let choice = write_choice(rc, bucket, headers)?;
     let keys = &rc.state.keys;
     let (w, blob, reported_id) = if choice.bucket_key {
-        let bk = keys.key_for_write(bucket, &choice.kms_key_id).await.map_err(kms_error)?;
-        (WrappingKey::from_bytes(*bk.plaintext), bk.ciphertext_blob.clone(), bk.kms_key_id.clone())
+        let bk = keys
+            .key_for_write(bucket, &choice.kms_key_id)
+            .await
+            .map_err(kms_error)?;
+        (
+            WrappingKey::from_bytes(*bk.plaintext),
+            bk.ciphertext_blob.clone(),
+            bk.kms_key_id.clone(),
+        )
     } else {
-        let gk = keys.per_object_key(bucket, key, &choice.kms_key_id).await.map_err(kms_error)?;
-        (WrappingKey::from_bytes(*gk.plaintext), gk.ciphertext_blob.clone(), gk.key_id.clone())
+        let gk = keys
+            .per_object_key(bucket, key, &choice.kms_key_id)
+            .await
+            .map_err(kms_error)?;
+        (
+            WrappingKey::from_bytes(*gk.plaintext),
+            gk.ciphertext_blob.clone(),
+            gk.key_id.clone(),
+        )
     };
-    let (envelope, data_key) = Envelope::seal_new(&w, &reported_id, &blob, choice.bucket_key, choice.segment_size, bucket, key)
-        .map_err(crypto_internal)?;
+    let (envelope, data_key) = Envelope::seal_new(
+        &w,
+        &reported_id,
+        &blob,
+        choice.bucket_key,
+        choice.segment_size,
+        bucket,
+        key,
+    )
+    .map_err(crypto_internal)?;
     Ok(WriteKeys { envelope, data_key })
 }
 
 /// The data key of a stored object, after the envelope's commitment and MAC checked out
 /// for this bucket and key.
-pub async fn open_object_key(rc: &RequestContext, bucket: &str, key: &str, envelope: &Envelope) -> Result<DataKey, S3Error> {
+pub async fn open_object_key(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    envelope: &Envelope,
+) -> Result<DataKey, S3Error> {
     let keys = &rc.state.keys;
     let w = if envelope.bucket_key() {
-        let bk = keys.key_for_read(bucket, envelope.kms_key_id(), envelope.kms_blob()).await.map_err(kms_error)?;
+        let bk = keys
+            .key_for_read(bucket, envelope.kms_key_id(), envelope.kms_blob())
+            .await
+            .map_err(kms_error)?;
         WrappingKey::from_bytes(*bk.plaintext)
     } else {
-        let pk = keys.per_object_decrypt(bucket, key, envelope.kms_key_id(), envelope.kms_blob()).await.map_err(kms_error)?;
+        let pk = keys
+            .per_object_decrypt(bucket, key, envelope.kms_key_id(), envelope.kms_blob())
+            .await
+            .map_err(kms_error)?;
         WrappingKey::from_bytes(*pk)
     };
     envelope.open(&w, bucket, key).map_err(tampered)
@@ -90,7 +149,7 @@ pub fn envelope_of(headers: &HeaderMap) -> Result<Option<Envelope>, S3Error> {
     match headers.get(X_AMZ_META_ENVELOPE) {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().map_err(|e| tampered(e))?;
+            let s = v.to_str().map_err(tampered)?;
             Envelope::decode(s).map(Some).map_err(tampered)
         }
     }
@@ -98,8 +157,13 @@ pub fn envelope_of(headers: &HeaderMap) -> Result<Option<Envelope>, S3Error> {
 
 /// Refuses client attempts to set metadata reserved for the proxy.
 pub fn refuse_reserved_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
-    if headers.keys().any(|k| k.as_str().starts_with(RESERVED_META_PREFIX)) {
-        return Err(S3Error::invalid_argument(format!("Metadata names starting with {RESERVED_META_PREFIX} are reserved by the encryption proxy.")));
+    if headers
+        .keys()
+        .any(|k| k.as_str().starts_with(RESERVED_META_PREFIX))
+    {
+        return Err(S3Error::invalid_argument(format!(
+            "Metadata names starting with {RESERVED_META_PREFIX} are reserved by the encryption proxy."
+        )));
     }
     Ok(())
 }
@@ -108,7 +172,10 @@ pub fn refuse_reserved_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
 /// gives on buckets where SSE-C is disabled.
 pub fn refuse_sse_c(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Result<(), S3Error> {
     let uses_sse_c = headers.contains_key(X_AMZ_SSE_C_ALGORITHM)
-        || headers.keys().any(|k| k.as_str().starts_with("x-amz-copy-source-server-side-encryption-customer"));
+        || headers.keys().any(|k| {
+            k.as_str()
+                .starts_with("x-amz-copy-source-server-side-encryption-customer")
+        });
     if uses_sse_c && !rc.state.config.policy(bucket).allow_sse_c {
         return Err(S3Error::new(
             "InvalidRequest",
@@ -117,7 +184,9 @@ pub fn refuse_sse_c(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> R
         ));
     }
     if uses_sse_c {
-        return Err(S3Error::not_implemented("SSE-C emulation is not implemented yet."));
+        return Err(S3Error::not_implemented(
+            "SSE-C emulation is not implemented yet.",
+        ));
     }
     Ok(())
 }
@@ -130,7 +199,10 @@ pub fn strip_for_encrypted_write(headers: &mut HeaderMap) {
         .keys()
         .filter(|k| {
             let n = k.as_str();
-            is_sse_header(n) || n.starts_with("x-amz-checksum-") || n == "x-amz-sdk-checksum-algorithm" || n == "content-md5"
+            is_sse_header(n)
+                || n.starts_with("x-amz-checksum-")
+                || n == "x-amz-sdk-checksum-algorithm"
+                || n == "content-md5"
         })
         .cloned()
         .collect();
@@ -146,7 +218,9 @@ pub fn hide_from_client(headers: &mut HeaderMap) {
         .keys()
         .filter(|k| {
             let n = k.as_str();
-            n.starts_with(RESERVED_META_PREFIX) || n.starts_with("x-amz-checksum-") || is_sse_header(n)
+            n.starts_with(RESERVED_META_PREFIX)
+                || n.starts_with("x-amz-checksum-")
+                || is_sse_header(n)
         })
         .cloned()
         .collect();
@@ -163,7 +237,11 @@ pub fn add_sse_headers(headers: &mut HeaderMap, envelope: &Envelope) {
     }
     headers.insert(
         X_AMZ_SSE_BUCKET_KEY_ENABLED,
-        HeaderValue::from_static(if envelope.bucket_key() { "true" } else { "false" }),
+        HeaderValue::from_static(if envelope.bucket_key() {
+            "true"
+        } else {
+            "false"
+        }),
     );
 }
 
@@ -174,7 +252,8 @@ pub fn kms_error(e: KmsError) -> S3Error {
 
 /// An object that fails authentication: a server error, with the cause kept for the log.
 pub fn tampered(e: impl Into<crate::s3::error::BoxError>) -> S3Error {
-    S3Error::internal_error("The object's stored encryption data failed verification.").with_source(e)
+    S3Error::internal_error("The object's stored encryption data failed verification.")
+        .with_source(e)
 }
 
 fn crypto_internal(e: impl Into<crate::s3::error::BoxError>) -> S3Error {

@@ -13,22 +13,30 @@ use super::error::{BoxError, S3Error};
 
 /// Reads a whole body of at most `max` bytes; a larger one is an S3 error, not a
 /// growing buffer.
-pub async fn read_bounded<B>(body: B, max: usize, too_large: impl FnOnce() -> S3Error) -> Result<Bytes, S3Error>
+pub async fn read_bounded<B>(
+    body: B,
+    max: usize,
+    too_large: impl FnOnce() -> S3Error,
+) -> Result<Bytes, S3Error>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
-    let limited = http_body_util::Limited::new(body, max);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Err(too_large())
-            } else {
-                Err(S3Error::incomplete_body("The request body could not be read completely.").with_source(e))
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            S3Error::incomplete_body("The request body could not be read completely.")
+                .with_source(e)
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > max {
+                return Err(too_large());
             }
+            buf.extend_from_slice(data);
         }
     }
+    Ok(buf.freeze())
 }
 
 /// Texts of every `<name>…</name>` in document order.
@@ -66,7 +74,9 @@ pub fn rewrite_blocks(xml: &str, block: &str, mut f: impl FnMut(&str) -> String)
     let mut out = String::with_capacity(xml.len());
     let mut rest = xml;
     while let Some(i) = rest.find(&open) {
-        let Some(j) = rest[i..].find(&close) else { break };
+        let Some(j) = rest[i..].find(&close) else {
+            break;
+        };
         let end = i + j + close.len();
         out.push_str(&rest[..i]);
         out.push_str(&f(&rest[i..end]));
@@ -81,7 +91,12 @@ pub fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&#34;", "\"").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#34;", "\"")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -93,7 +108,10 @@ mod tests {
     fn blocks_are_rewritten_in_place() {
         let xml = "<R><Contents><Key>a</Key><Size>10</Size></Contents><Contents><Key>b</Key><Size>20</Size></Contents></R>";
         let out = rewrite_blocks(xml, "Contents", |b| replace_first(b, "Size", "1"));
-        assert_eq!(out, "<R><Contents><Key>a</Key><Size>1</Size></Contents><Contents><Key>b</Key><Size>1</Size></Contents></R>");
+        assert_eq!(
+            out,
+            "<R><Contents><Key>a</Key><Size>1</Size></Contents><Contents><Key>b</Key><Size>1</Size></Contents></R>"
+        );
         assert_eq!(element_texts(xml, "Key"), vec!["a", "b"]);
     }
 

@@ -261,3 +261,31 @@ fn transport_errors_are_recorded() {
     assert!(err.is_some());
     assert_eq!(outcome.error(), Some(AuthError::BodyRead));
 }
+
+#[test]
+fn sdk_algorithm_alone_checks_the_trailer_when_sent() {
+    const SDK: [(&str, &str); 3] = [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", "11"),
+        ("x-amz-sdk-checksum-algorithm", "CRC32"),
+    ];
+    let good = b"b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+    let (out, _, outcome) = run(spec(&SDK, PayloadMode::StreamingUnsignedTrailer), &[good]);
+    assert_eq!(out.concat(), b"hello world");
+    assert_eq!(
+        outcome.checksum(),
+        Some((ChecksumAlgorithm::Crc32, "DUoRhQ==".to_string()))
+    );
+    let bad = b"b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:DUoRhA==\r\n\r\n";
+    let (_, _, outcome) = run(spec(&SDK, PayloadMode::StreamingUnsignedTrailer), &[bad]);
+    assert_eq!(
+        outcome.error(),
+        Some(AuthError::ChecksumMismatch(ChecksumAlgorithm::Crc32))
+    );
+    let none = b"b\r\nhello world\r\n0\r\n\r\n";
+    let (out, err, outcome) = run(spec(&SDK, PayloadMode::StreamingUnsignedTrailer), &[none]);
+    assert_eq!(
+        (out.concat(), err, outcome.checksum()),
+        (b"hello world".to_vec(), None, None)
+    );
+}

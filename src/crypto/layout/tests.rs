@@ -65,6 +65,32 @@ fn range_inside_one_segment_fetches_that_segment_and_its_header() {
 }
 
 #[test]
+fn plan_range_refuses_hand_built_invalid_layouts() {
+    for l in [
+        ObjectLayout {
+            segment_size: 0,
+            parts: 1,
+            part_plain_len: 10,
+            total_plain_len: 10,
+        },
+        ObjectLayout {
+            segment_size: S,
+            parts: 3,
+            part_plain_len: 0,
+            total_plain_len: 10,
+        },
+        ObjectLayout {
+            segment_size: S,
+            parts: 0,
+            part_plain_len: 10,
+            total_plain_len: 10,
+        },
+    ] {
+        assert!(plan_range(&l, 0, 5).is_none());
+    }
+}
+
+#[test]
 fn range_in_first_segment_starts_at_the_header() {
     let l = ObjectLayout::single(S, 10_000).unwrap();
     let p = plan_range(&l, 0, 20_000).unwrap();

@@ -269,3 +269,24 @@ mod tests {
         assert!(matches!(parse_decrypt(body), Err(KmsError::Protocol(_))));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic_on_arbitrary_answers(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            status in 100u16..600,
+        ) {
+            let _ = parse_generate_data_key(&body);
+            let _ = parse_decrypt(&body);
+            let _ = parse_describe_key(&body);
+            if let Ok(status) = StatusCode::from_u16(status) {
+                let _ = map_error(status, std::str::from_utf8(&body).ok(), &body);
+            }
+        }
+    }
+}

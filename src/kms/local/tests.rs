@@ -201,3 +201,40 @@ fn debug_output_hides_the_master_key() {
     assert!(text.contains("redacted"));
     assert!(!text.contains("7, 7"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        let Ok(rt) = rt else { panic!("runtime") };
+        rt.block_on(f)
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_blobs_are_refused_without_panicking(
+            blob in proptest::collection::vec(any::<u8>(), 0..200),
+            id in "[a-z0-9/:-]{0,40}",
+        ) {
+            let kms = kms();
+            let ctx = EncryptionContext::for_bucket("b");
+            let result = block_on(kms.decrypt(&id, &blob, &ctx));
+            prop_assert!(matches!(result, Err(KmsError::InvalidCiphertext(_))));
+        }
+
+        #[test]
+        fn round_trips_for_any_key_id_and_context(
+            id in "[ -~]{1,100}",
+            pairs in proptest::collection::btree_map("[ -~]{0,20}", "[ -~]{0,40}", 0..5),
+        ) {
+            let kms = kms();
+            let ctx: EncryptionContext = pairs.into_iter().collect();
+            let key = block_on(kms.generate_data_key(&id, &ctx));
+            let Ok(key) = key else { panic!("generate") };
+            let back = block_on(kms.decrypt(&id, &key.ciphertext_blob, &ctx));
+            prop_assert_eq!(back.ok().map(|k| *k), Some(*key.plaintext));
+        }
+    }
+}

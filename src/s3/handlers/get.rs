@@ -19,8 +19,8 @@ use super::passthrough::{copy_forwardable, internal, relay_response, send};
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::{
-    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN, object_plaintext_len,
-    parse_part_header, plan_range,
+    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN,
+    object_plaintext_len, parse_part_header, plan_range,
 };
 use crate::s3::encryption::{self, add_sse_headers, envelope_of, hide_from_client, tampered};
 use crate::s3::error::S3Error;
@@ -28,20 +28,29 @@ use crate::s3::range::{self, ByteRange};
 use crate::upstream::sign::canonical_query;
 
 /// Conditional headers that apply to the client's read.
-const CONDITIONALS: &[header::HeaderName] =
-    &[header::IF_MATCH, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE];
+const CONDITIONALS: &[header::HeaderName] = &[
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+];
 
 /// HeadObject: the backend's answer with plaintext size and SSE headers.
-pub async fn head_object(rc: &RequestContext, parts: http::request::Parts) -> Result<Response<BoxBody>, S3Error> {
+pub async fn head_object(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+) -> Result<Response<BoxBody>, S3Error> {
     let resp = fetch(rc, &parts, http::Method::HEAD, None, None).await?;
     let mut out = relay_response(rc, resp);
     let Some(envelope) = envelope_of(out.headers())? else {
         return plaintext_answer(rc, out);
     };
     if out.status().is_success() {
-        let cipher_len = content_length(out.headers()).ok_or_else(|| tampered("backend sent no Content-Length"))?;
+        let cipher_len = content_length(out.headers())
+            .ok_or_else(|| tampered("backend sent no Content-Length"))?;
         let plain = plaintext_size(out.headers(), &envelope, cipher_len)?;
-        out.headers_mut().insert(header::CONTENT_LENGTH, plain.into());
+        out.headers_mut()
+            .insert(header::CONTENT_LENGTH, plain.into());
         add_sse_headers(out.headers_mut(), &envelope);
     }
     hide_from_client(out.headers_mut());
@@ -49,8 +58,15 @@ pub async fn head_object(rc: &RequestContext, parts: http::request::Parts) -> Re
 }
 
 /// GetObject, whole or ranged.
-pub async fn get_object(rc: &RequestContext, parts: http::request::Parts) -> Result<Response<BoxBody>, S3Error> {
-    let client_range = parts.headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+pub async fn get_object(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+) -> Result<Response<BoxBody>, S3Error> {
+    let client_range = parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     match client_range.as_deref() {
         Some(r) if r.trim_start().starts_with("bytes=") => get_range(rc, parts, r).await,
         _ => get_whole(rc, &parts, None).await,
@@ -58,7 +74,11 @@ pub async fn get_object(rc: &RequestContext, parts: http::request::Parts) -> Res
 }
 
 /// The whole object; `pinned_etag` when a range read found the range covers everything.
-async fn get_whole(rc: &RequestContext, parts: &http::request::Parts, pinned_etag: Option<&HeaderValue>) -> Result<Response<BoxBody>, S3Error> {
+async fn get_whole(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    pinned_etag: Option<&HeaderValue>,
+) -> Result<Response<BoxBody>, S3Error> {
     let resp = fetch(rc, parts, http::Method::GET, None, pinned_etag).await?;
     let status = resp.status();
     let (head, incoming) = resp.into_parts();
@@ -70,30 +90,57 @@ async fn get_whole(rc: &RequestContext, parts: &http::request::Parts, pinned_eta
         hide_from_client(out.headers_mut());
         return Ok(out);
     }
-    let cipher_len = content_length(&head.headers).ok_or_else(|| tampered("backend sent no Content-Length"))?;
+    let cipher_len =
+        content_length(&head.headers).ok_or_else(|| tampered("backend sent no Content-Length"))?;
     let plain_len = plaintext_size(&head.headers, &envelope, cipher_len)?;
     let data_key = open_key(rc, &envelope).await?;
-    let plan = DecryptPlan::whole(etag_parts(&head.headers), envelope.segment_size(), plain_len).map_err(tampered)?;
-    let decrypted = DecryptBody::new(incoming, data_key, plan);
+    let plan = DecryptPlan::whole(
+        etag_parts(&head.headers),
+        envelope.segment_size(),
+        plain_len,
+    )
+    .map_err(tampered)?;
+    let decrypted = body::prime(DecryptBody::new(incoming, data_key, plan))
+        .await
+        .map_err(tampered)?;
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::OK;
     copy_response_headers(&head.headers, out.headers_mut());
-    out.headers_mut().insert(header::CONTENT_LENGTH, plain_len.into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, plain_len.into());
     out.headers_mut().remove(header::CONTENT_RANGE);
     hide_from_client(out.headers_mut());
     add_sse_headers(out.headers_mut(), &envelope);
     Ok(out)
 }
 
-async fn get_range(rc: &RequestContext, parts: http::request::Parts, client_range: &str) -> Result<Response<BoxBody>, S3Error> {
+async fn get_range(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+    client_range: &str,
+) -> Result<Response<BoxBody>, S3Error> {
     // Step 1: the first bytes, with the client's conditions; they carry the metadata,
     // the ETag, the total size and part 1's header.
-    let probe = fetch(rc, &parts, http::Method::GET, Some(format!("bytes=0-{}", PART_HEADER_LEN - 1)), None).await?;
+    let probe = fetch(
+        rc,
+        &parts,
+        http::Method::GET,
+        Some(format!("bytes=0-{}", PART_HEADER_LEN - 1)),
+        None,
+    )
+    .await?;
     let (head, incoming) = probe.into_parts();
     let Some(envelope) = envelope_of(&head.headers)? else {
         drop(incoming);
         // A plaintext object: ask again with the client's own range.
-        let resp = fetch(rc, &parts, http::Method::GET, Some(client_range.to_string()), None).await?;
+        let resp = fetch(
+            rc,
+            &parts,
+            http::Method::GET,
+            Some(client_range.to_string()),
+            None,
+        )
+        .await?;
         return plaintext_answer(rc, relay_response(rc, resp));
     };
     if !head.status.is_success() {
@@ -101,47 +148,92 @@ async fn get_range(rc: &RequestContext, parts: http::request::Parts, client_rang
         hide_from_client(out.headers_mut());
         return Ok(out);
     }
-    let cipher_len = total_size(&head.headers).ok_or_else(|| tampered("backend sent no object size"))?;
-    let etag = head.headers.get(header::ETAG).cloned().ok_or_else(|| tampered("backend sent no ETag"))?;
+    let cipher_len =
+        total_size(&head.headers).ok_or_else(|| tampered("backend sent no object size"))?;
+    let etag = head
+        .headers
+        .get(header::ETAG)
+        .cloned()
+        .ok_or_else(|| tampered("backend sent no ETag"))?;
     let prefix = read_prefix(incoming, PART_HEADER_LEN as usize).await?;
-    let header_bytes: [u8; 32] = prefix.get(..32).and_then(|b| b.try_into().ok()).ok_or_else(|| tampered("object shorter than its part header"))?;
+    let header_bytes: [u8; 32] = prefix
+        .get(..32)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| tampered("object shorter than its part header"))?;
     let part1 = parse_part_header(&header_bytes).map_err(tampered)?;
     let parts_count = etag_parts(&head.headers);
-    let layout = ObjectLayout::from_ciphertext(cipher_len, parts_count, envelope.segment_size(), &part1).map_err(tampered)?;
+    let layout =
+        ObjectLayout::from_ciphertext(cipher_len, parts_count, envelope.segment_size(), &part1)
+            .map_err(tampered)?;
     let total = layout.total_plain_len;
     let (start, end) = match range::resolve(Some(client_range), total) {
         ByteRange::Whole => return get_whole(rc, &parts, Some(&etag)).await,
         ByteRange::Unsatisfiable => {
-            return Err(S3Error::invalid_range("The requested range is not satisfiable")
-                .with_extra("ActualObjectSize", total.to_string())
-                .with_header(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).map_err(internal)?));
+            return Err(
+                S3Error::invalid_range("The requested range is not satisfiable")
+                    .with_extra("ActualObjectSize", total.to_string())
+                    .with_header(
+                        header::CONTENT_RANGE,
+                        HeaderValue::from_str(&format!("bytes */{total}")).map_err(internal)?,
+                    ),
+            );
         }
         ByteRange::Part { start, end } => (start, end),
     };
-    let plan = plan_range(&layout, start, end).ok_or_else(|| S3Error::invalid_range("The requested range is not satisfiable"))?;
+    let plan = plan_range(&layout, start, end)
+        .ok_or_else(|| S3Error::invalid_range("The requested range is not satisfiable"))?;
     let first_header = match plan.header_range {
         None => None,
         Some(_) if plan.first_part == 1 => Some(part1),
         Some((a, b)) => {
-            let resp = fetch(rc, &parts, http::Method::GET, Some(format!("bytes={a}-{b}")), Some(&etag)).await?;
+            let resp = fetch(
+                rc,
+                &parts,
+                http::Method::GET,
+                Some(format!("bytes={a}-{b}")),
+                Some(&etag),
+            )
+            .await?;
             let resp = expect_partial(resp)?;
             let bytes = read_prefix(resp.into_body(), PART_HEADER_LEN as usize).await?;
-            let hb: [u8; 32] = bytes.get(..32).and_then(|b| b.try_into().ok()).ok_or_else(|| tampered("short part header"))?;
+            let hb: [u8; 32] = bytes
+                .get(..32)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| tampered("short part header"))?;
             Some(parse_part_header(&hb).map_err(tampered)?)
         }
     };
     let data_key = open_key(rc, &envelope).await?;
     let decrypt_plan = DecryptPlan::range(&layout, &plan, first_header).map_err(tampered)?;
-    let resp = fetch(rc, &parts, http::Method::GET, Some(format!("bytes={}-{}", plan.cipher_start, plan.cipher_end_inclusive)), Some(&etag)).await?;
+    let resp = fetch(
+        rc,
+        &parts,
+        http::Method::GET,
+        Some(format!(
+            "bytes={}-{}",
+            plan.cipher_start, plan.cipher_end_inclusive
+        )),
+        Some(&etag),
+    )
+    .await?;
     let resp = expect_partial(resp)?;
     let (head, incoming) = resp.into_parts();
-    let decrypted = DecryptBody::new(incoming, data_key, decrypt_plan);
+    let decrypted = body::prime(DecryptBody::new(incoming, data_key, decrypt_plan))
+        .await
+        .map_err(tampered)?;
     let mut out = Response::new(body::boxed(decrypted));
     *out.status_mut() = StatusCode::PARTIAL_CONTENT;
     copy_response_headers(&head.headers, out.headers_mut());
-    out.headers_mut().insert(header::CONTENT_LENGTH, plan.take.into());
-    let content_range = format!("bytes {}-{}/{}", plan.plain_start, plan.plain_end_inclusive, total);
-    out.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).map_err(internal)?);
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, plan.take.into());
+    let content_range = format!(
+        "bytes {}-{}/{}",
+        plan.plain_start, plan.plain_end_inclusive, total
+    );
+    out.headers_mut().insert(
+        header::CONTENT_RANGE,
+        HeaderValue::from_str(&content_range).map_err(internal)?,
+    );
     hide_from_client(out.headers_mut());
     add_sse_headers(out.headers_mut(), &envelope);
     Ok(out)
@@ -158,8 +250,19 @@ async fn fetch(
 ) -> Result<Response<Incoming>, S3Error> {
     let t = &rc.target;
     let query: Vec<(String, Option<String>)> =
-        crate::upstream::sign::parse_query(parts.uri.query().unwrap_or("")).into_iter().filter(|(k, _)| k != "partNumber").collect();
-    let (uri, host) = rc.state.backend.target(t.bucket.as_deref(), t.key.as_deref(), &canonical_query(&query)).map_err(internal)?;
+        crate::upstream::sign::parse_query(parts.uri.query().unwrap_or(""))
+            .into_iter()
+            .filter(|(k, _)| k != "partNumber")
+            .collect();
+    let (uri, host) = rc
+        .state
+        .backend
+        .target(
+            t.bucket.as_deref(),
+            t.key.as_deref(),
+            &canonical_query(&query),
+        )
+        .map_err(internal)?;
     let mut req = Request::new(body::empty());
     *req.method_mut() = method;
     *req.uri_mut() = uri;
@@ -185,7 +288,9 @@ async fn fetch(
 fn expect_partial(resp: Response<Incoming>) -> Result<Response<Incoming>, S3Error> {
     match resp.status() {
         StatusCode::PARTIAL_CONTENT => Ok(resp),
-        StatusCode::PRECONDITION_FAILED => Err(S3Error::service_unavailable("The object changed while it was being read; please retry.")),
+        StatusCode::PRECONDITION_FAILED => Err(S3Error::service_unavailable(
+            "The object changed while it was being read; please retry.",
+        )),
         s => Err(tampered(format!("backend answered {s} to a ranged read"))),
     }
 }
@@ -202,7 +307,10 @@ where
             None => break,
             Some(Err(e)) => {
                 let e: crate::s3::error::BoxError = e.into();
-                return Err(S3Error::service_unavailable("The backend storage did not answer; please retry.").with_source(e));
+                return Err(S3Error::service_unavailable(
+                    "The backend storage did not answer; please retry.",
+                )
+                .with_source(e));
             }
             Some(Ok(f)) => {
                 if let Some(d) = f.data_ref() {
@@ -220,10 +328,15 @@ async fn open_key(rc: &RequestContext, envelope: &Envelope) -> Result<DataKey, S
 }
 
 /// Objects without an envelope: served as they are where the policy allows it.
-fn plaintext_answer(rc: &RequestContext, mut out: Response<BoxBody>) -> Result<Response<BoxBody>, S3Error> {
+fn plaintext_answer(
+    rc: &RequestContext,
+    mut out: Response<BoxBody>,
+) -> Result<Response<BoxBody>, S3Error> {
     let bucket = rc.target.bucket.as_deref().unwrap_or_default();
     if out.status().is_success() && !rc.state.config.policy(bucket).allow_plaintext_reads {
-        return Err(S3Error::access_denied("This object is not encrypted and the bucket policy refuses plaintext objects."));
+        return Err(S3Error::access_denied(
+            "This object is not encrypted and the bucket policy refuses plaintext objects.",
+        ));
     }
     hide_from_client(out.headers_mut());
     Ok(out)
@@ -252,14 +365,22 @@ fn total_size(h: &HeaderMap) -> Option<u64> {
 
 /// Plaintext size of a whole stored object from its ciphertext size.
 pub fn plaintext_size(h: &HeaderMap, envelope: &Envelope, cipher_len: u64) -> Result<u64, S3Error> {
-    object_plaintext_len(cipher_len, etag_parts(h), envelope.segment_size()).ok_or_else(|| tampered("impossible ciphertext size"))
+    object_plaintext_len(cipher_len, etag_parts(h), envelope.segment_size())
+        .ok_or_else(|| tampered("impossible ciphertext size"))
 }
 
 /// Part count from a multipart ETag (`"…-N"`), 1 otherwise.
 pub fn etag_parts(h: &HeaderMap) -> u32 {
-    h.get(header::ETAG).and_then(|v| v.to_str().ok()).map(parts_from_etag).unwrap_or(1)
+    h.get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(parts_from_etag)
+        .unwrap_or(1)
 }
 
 pub fn parts_from_etag(etag: &str) -> u32 {
-    etag.trim_matches('"').rsplit_once('-').and_then(|(_, n)| n.parse().ok()).filter(|n| *n >= 1).unwrap_or(1)
+    etag.trim_matches('"')
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
 }

@@ -19,12 +19,12 @@ use super::RequestContext;
 use super::get::{parts_from_etag, plaintext_size};
 use super::passthrough::{build_upstream_request, relay_response, send, verified_body};
 use crate::auth::Verified;
-use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::object_plaintext_len;
 use crate::s3::encryption::envelope_of;
 use crate::s3::error::S3Error;
 use crate::s3::xml;
+use crate::service::AppState;
 use crate::upstream::sign::canonical_query;
 
 /// A page of 1,000 keys with long names is well under this.
@@ -39,7 +39,12 @@ pub fn new_size_cache() -> SizeCache {
 }
 
 /// Forwards the listing and rewrites every `<Size>` to the plaintext size.
-pub async fn list_objects(rc: &RequestContext, parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn list_objects(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let content_length = verified.body.decoded_length();
     let (client_body, outcome) = verified_body(rc, incoming, verified.body);
     let req = build_upstream_request(rc, &parts, content_length, client_body)?;
@@ -48,68 +53,116 @@ pub async fn list_objects(rc: &RequestContext, parts: http::request::Parts, inco
         return Ok(relay_response(rc, resp));
     }
     let (head, incoming) = resp.into_parts();
-    let bytes = xml::read_bounded(incoming, MAX_LIST_XML, || S3Error::internal_error("backend listing too large")).await?;
+    let bytes = xml::read_bounded(incoming, MAX_LIST_XML, || {
+        S3Error::internal_error("backend listing too large")
+    })
+    .await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let bucket = rc.target.bucket.clone().unwrap_or_default();
     let policy = rc.state.config.policy(&bucket).clone();
-    let block = if rc.target.has_param("versions") { "Version" } else { "Contents" };
-    let url_encoded = xml::element_texts(&text, "EncodingType").first().is_some_and(|e| e.trim() == "url");
-    let rewritten = if policy.allow_plaintext_reads {
-        let sizes = head_sizes(rc, &bucket, &text, block, url_encoded).await;
-        let mut i = 0;
-        xml::rewrite_blocks(&text, block, |b| {
-            let out = match sizes.get(i).copied().flatten() {
-                Some(p) => xml::replace_first(b, "Size", &p.to_string()),
-                None => b.to_string(),
-            };
-            i += 1;
-            out
-        })
+    let block = if rc.target.has_param("versions") {
+        "Version"
     } else {
-        xml::rewrite_blocks(&text, block, |b| {
-            let etag = xml::element_texts(b, "ETag").first().map(|e| xml::unescape(e)).unwrap_or_default();
-            let size = xml::element_texts(b, "Size").first().and_then(|s| s.trim().parse::<u64>().ok());
-            match size.and_then(|c| object_plaintext_len(c, parts_from_etag(&etag), policy.segment_size)) {
-                Some(p) => xml::replace_first(b, "Size", &p.to_string()),
-                None => b.to_string(),
-            }
-        })
+        "Contents"
     };
+    let url_encoded = xml::element_texts(&text, "EncodingType")
+        .first()
+        .is_some_and(|e| e.trim() == "url");
+    // Pure arithmetic where it is exact; a HEAD (cached per ETag) where the bucket may
+    // hold plaintext objects, where the backend lists no ETag (so the part count is
+    // unknown), or where the listed size is impossible for the grid.
+    let mut pure: Vec<Option<u64>> = Vec::new();
+    xml::rewrite_blocks(&text, block, |b| {
+        let etag = xml::element_texts(b, "ETag")
+            .first()
+            .map(|e| xml::unescape(e));
+        let size = xml::element_texts(b, "Size")
+            .first()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        let computed = match (etag, size) {
+            (Some(etag), Some(c)) if !policy.allow_plaintext_reads => {
+                object_plaintext_len(c, parts_from_etag(&etag), policy.segment_size)
+            }
+            _ => None,
+        };
+        pure.push(computed);
+        String::new()
+    });
+    let looked_up = if pure.iter().any(Option::is_none) {
+        head_sizes(rc, &bucket, &text, block, url_encoded, &pure).await
+    } else {
+        Vec::new()
+    };
+    let mut i = 0;
+    let rewritten = xml::rewrite_blocks(&text, block, |b| {
+        let size = pure
+            .get(i)
+            .copied()
+            .flatten()
+            .or_else(|| looked_up.get(i).copied().flatten());
+        i += 1;
+        match size {
+            Some(p) => xml::replace_first(b, "Size", &p.to_string()),
+            None => b.to_string(),
+        }
+    });
     let bytes = Bytes::from(rewritten);
     let mut out = Response::new(body::full(bytes.clone()));
     *out.status_mut() = head.status;
     for (k, v) in &head.headers {
-        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION {
+        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION
+        {
             out.headers_mut().append(k.clone(), v.clone());
         }
     }
-    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
     Ok(out)
 }
 
 /// Plaintext size of every entry by HEAD (cached per ETag); `None` keeps the listed size.
-async fn head_sizes(rc: &RequestContext, bucket: &str, text: &str, block: &str, url_encoded: bool) -> Vec<Option<u64>> {
+async fn head_sizes(
+    rc: &RequestContext,
+    bucket: &str,
+    text: &str,
+    block: &str,
+    url_encoded: bool,
+    known: &[Option<u64>],
+) -> Vec<Option<u64>> {
     let mut entries = Vec::new();
     xml::rewrite_blocks(text, block, |b| {
-        let key = xml::element_texts(b, "Key").first().map(|k| xml::unescape(k)).unwrap_or_default();
-        let key = if url_encoded { percent_encoding::percent_decode_str(&key).decode_utf8_lossy().into_owned() } else { key };
-        let etag = xml::element_texts(b, "ETag").first().map(|e| xml::unescape(e)).unwrap_or_default();
-        let version = xml::element_texts(b, "VersionId").first().map(|v| v.to_string());
+        let key = xml::element_texts(b, "Key")
+            .first()
+            .map(|k| xml::unescape(k))
+            .unwrap_or_default();
+        let key = if url_encoded {
+            percent_encoding::percent_decode_str(&key)
+                .decode_utf8_lossy()
+                .into_owned()
+        } else {
+            key
+        };
+        let etag = xml::element_texts(b, "ETag")
+            .first()
+            .map(|e| xml::unescape(e))
+            .unwrap_or_default();
+        let version = xml::element_texts(b, "VersionId")
+            .first()
+            .map(|v| v.to_string());
         entries.push((key, etag, version));
         String::new()
     });
-    let cache: Arc<SizeCache> = rc.state.size_cache.clone();
-    stream::iter(entries)
-        .map(|(key, etag, version)| {
-            let cache = cache.clone();
+    let known = known.to_vec();
+    let state = rc.state.clone();
+    let bucket = bucket.to_string();
+    stream::iter(entries.into_iter().zip(known))
+        .map(move |((key, etag, version), known)| {
+            let (state, bucket) = (state.clone(), bucket.clone());
             async move {
-                let id = (bucket.to_string(), key.clone(), etag);
-                if let Some(s) = cache.get(&id).await {
-                    return Some(s);
+                match known {
+                    Some(size) => Some(size),
+                    None => head_cached(state, bucket, key, etag, version).await,
                 }
-                let size = head_plaintext_size(rc, bucket, &key, version.as_deref()).await?;
-                cache.insert(id, size).await;
-                Some(size)
             }
         })
         .buffered(HEAD_CONCURRENCY)
@@ -117,17 +170,40 @@ async fn head_sizes(rc: &RequestContext, bucket: &str, text: &str, block: &str, 
         .await
 }
 
-async fn head_plaintext_size(rc: &RequestContext, bucket: &str, key: &str, version: Option<&str>) -> Option<u64> {
+// Owned arguments only: the futures run concurrently inside a request's future, which
+// must stay `Send` for every lifetime.
+async fn head_cached(
+    state: Arc<AppState>,
+    bucket: String,
+    key: String,
+    etag: String,
+    version: Option<String>,
+) -> Option<u64> {
+    let id = (bucket.clone(), key.clone(), etag);
+    if let Some(s) = state.size_cache.get(&id).await {
+        return Some(s);
+    }
+    let size = head_plaintext_size(&state, &bucket, &key, version.as_deref()).await?;
+    state.size_cache.insert(id, size).await;
+    Some(size)
+}
+
+async fn head_plaintext_size(
+    state: &AppState,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Option<u64> {
     let query = match version {
         Some(v) if v != "null" => canonical_query(&[("versionId".into(), Some(v.to_string()))]),
         _ => String::new(),
     };
-    let (uri, host) = rc.state.backend.target(Some(bucket), Some(key), &query).ok()?;
+    let (uri, host) = state.backend.target(Some(bucket), Some(key), &query).ok()?;
     let mut req = Request::new(body::empty());
     *req.method_mut() = http::Method::HEAD;
     *req.uri_mut() = uri;
     req.headers_mut().insert(header::HOST, host);
-    let resp = send(rc, req, &BodyOutcome::default()).await.ok()?;
+    let resp = state.backend.send(req).await.ok()?;
     if !resp.status().is_success() {
         return None;
     }

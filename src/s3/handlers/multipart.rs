@@ -24,7 +24,9 @@ use crate::auth::Verified;
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::{Envelope, PART_HEADER_LEN, TAG_LEN};
-use crate::s3::encryption::{self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered};
+use crate::s3::encryption::{
+    self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered,
+};
 use crate::s3::error::S3Error;
 use crate::s3::headers::X_AMZ_META_ENVELOPE;
 use crate::s3::xml;
@@ -38,7 +40,10 @@ const MAX_RESPONSE_XML: usize = 8 * 1024 * 1024;
 
 /// The client's upload id for a backend upload and its envelope.
 pub fn client_upload_id(envelope: &Envelope, backend_id: &str) -> String {
-    format!("{UPLOAD_ID_PREFIX}{}.{backend_id}", URL_SAFE_NO_PAD.encode(envelope.to_bytes()))
+    format!(
+        "{UPLOAD_ID_PREFIX}{}.{backend_id}",
+        URL_SAFE_NO_PAD.encode(envelope.to_bytes())
+    )
 }
 
 /// Splits a client upload id; ids without the prefix (listed from the backend) have no
@@ -47,7 +52,13 @@ pub fn parse_upload_id(id: &str) -> Result<(Option<Envelope>, String), S3Error> 
     let Some(rest) = id.strip_prefix(UPLOAD_ID_PREFIX) else {
         return Ok((None, id.to_string()));
     };
-    let no_such = || S3Error::new("NoSuchUpload", StatusCode::NOT_FOUND, "The specified upload does not exist.");
+    let no_such = || {
+        S3Error::new(
+            "NoSuchUpload",
+            StatusCode::NOT_FOUND,
+            "The specified upload does not exist.",
+        )
+    };
     let (env, backend) = rest.split_once('.').ok_or_else(no_such)?;
     let bytes = URL_SAFE_NO_PAD.decode(env).map_err(|_| no_such())?;
     let envelope = Envelope::from_bytes(&bytes).map_err(|_| no_such())?;
@@ -58,10 +69,19 @@ pub fn parse_upload_id(id: &str) -> Result<(Option<Envelope>, String), S3Error> 
 }
 
 /// Rewrites the request's `uploadId` to the backend's.
-fn with_backend_upload_id(parts: &mut http::request::Parts, backend_id: &str) -> Result<(), S3Error> {
+fn with_backend_upload_id(
+    parts: &mut http::request::Parts,
+    backend_id: &str,
+) -> Result<(), S3Error> {
     let q: Vec<(String, Option<String>)> = parse_query(parts.uri.query().unwrap_or(""))
         .into_iter()
-        .map(|(k, v)| if k == "uploadId" { (k, Some(backend_id.to_string())) } else { (k, v) })
+        .map(|(k, v)| {
+            if k == "uploadId" {
+                (k, Some(backend_id.to_string()))
+            } else {
+                (k, v)
+            }
+        })
         .collect();
     let pq = format!("{}?{}", parts.uri.path(), canonical_query(&q));
     let mut uri_parts = parts.uri.clone().into_parts();
@@ -71,11 +91,18 @@ fn with_backend_upload_id(parts: &mut http::request::Parts, backend_id: &str) ->
 }
 
 fn upload_id_param(rc: &RequestContext) -> Result<&str, S3Error> {
-    rc.target.param("uploadId").ok_or_else(|| S3Error::invalid_argument("uploadId is required"))
+    rc.target
+        .param("uploadId")
+        .ok_or_else(|| S3Error::invalid_argument("uploadId is required"))
 }
 
 /// CreateMultipartUpload: the envelope is made now and stored as the upload's metadata.
-pub async fn create(rc: &RequestContext, parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn create(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
     encryption::refuse_reserved_metadata(&parts.headers)?;
     encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
@@ -84,23 +111,41 @@ pub async fn create(rc: &RequestContext, parts: http::request::Parts, incoming: 
     let mut req = build_upstream_request(rc, &parts, Some(0), client_body)?;
     strip_for_encrypted_write(req.headers_mut());
     req.headers_mut().remove("x-amz-checksum-algorithm");
-    req.headers_mut().insert(X_AMZ_META_ENVELOPE, HeaderValue::from_str(&keys.envelope.encode()).map_err(internal)?);
+    req.headers_mut().insert(
+        X_AMZ_META_ENVELOPE,
+        HeaderValue::from_str(&keys.envelope.encode()).map_err(internal)?,
+    );
     let resp = send(rc, req, &outcome).await?;
     if !resp.status().is_success() {
         return Ok(relay_response(rc, resp));
     }
     let (head, incoming) = resp.into_parts();
-    let xml_bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+    let xml_bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || {
+        S3Error::internal_error("backend answer too large")
+    })
+    .await?;
     let text = String::from_utf8_lossy(&xml_bytes);
-    let backend_id = xml::element_texts(&text, "UploadId").first().map(|s| xml::unescape(s)).ok_or_else(|| tampered("no UploadId in the backend's answer"))?;
-    let rewritten = xml::replace_first(&text, "UploadId", &client_upload_id(&keys.envelope, &backend_id));
+    let backend_id = xml::element_texts(&text, "UploadId")
+        .first()
+        .map(|s| xml::unescape(s))
+        .ok_or_else(|| tampered("no UploadId in the backend's answer"))?;
+    let rewritten = xml::replace_first(
+        &text,
+        "UploadId",
+        &client_upload_id(&keys.envelope, &backend_id),
+    );
     let mut out = xml_response(head.status, &head.headers, rewritten);
     add_sse_headers(out.headers_mut(), &keys.envelope);
     Ok(out)
 }
 
 /// UploadPart: sealed as part `partNumber` under the upload's data key.
-pub async fn upload_part(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn upload_part(
+    rc: &RequestContext,
+    mut parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
     encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
     let part_number: u32 = rc
@@ -108,15 +153,34 @@ pub async fn upload_part(rc: &RequestContext, mut parts: http::request::Parts, i
         .param("partNumber")
         .and_then(|p| p.parse().ok())
         .filter(|n| (1..=MAX_PARTS).contains(n))
-        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
     let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
     let envelope = envelope.ok_or_else(|| {
-        S3Error::new("NoSuchUpload", StatusCode::NOT_FOUND, "This upload was not started through the encryption proxy; start a new one.")
+        S3Error::new(
+            "NoSuchUpload",
+            StatusCode::NOT_FOUND,
+            "This upload was not started through the encryption proxy; start a new one.",
+        )
     })?;
     let data_key = encryption::open_object_key(rc, bucket, key, &envelope).await?;
     let len = plaintext_len(&verified)?;
     with_backend_upload_id(&mut parts, &backend_id)?;
-    let mut out = send_sealed(rc, &parts, incoming, verified, &data_key, &envelope, part_number, len, None).await?;
+    let mut out = send_sealed(
+        rc,
+        &parts,
+        incoming,
+        verified,
+        &data_key,
+        &envelope,
+        part_number,
+        len,
+        None,
+    )
+    .await?;
     if out.status().is_success() {
         add_sse_headers(out.headers_mut(), &envelope);
     }
@@ -124,7 +188,12 @@ pub async fn upload_part(rc: &RequestContext, mut parts: http::request::Parts, i
 }
 
 /// AbortMultipartUpload and ListParts by backend id; ListParts sizes become plaintext.
-pub async fn by_backend_id(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn by_backend_id(
+    rc: &RequestContext,
+    mut parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let client_id = upload_id_param(rc)?.to_string();
     let (envelope, backend_id) = parse_upload_id(&client_id)?;
     with_backend_upload_id(&mut parts, &backend_id)?;
@@ -137,14 +206,19 @@ pub async fn by_backend_id(rc: &RequestContext, mut parts: http::request::Parts,
         return Ok(relay_response(rc, resp));
     }
     let (head, incoming) = resp.into_parts();
-    let bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+    let bytes = xml::read_bounded(incoming, MAX_RESPONSE_XML, || {
+        S3Error::internal_error("backend answer too large")
+    })
+    .await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let text = xml::replace_first(&text, "UploadId", &client_id);
     let text = match &envelope {
         Some(env) => {
             let s = env.segment_size();
             xml::rewrite_blocks(&text, "Part", |block| {
-                let size = xml::element_texts(block, "Size").first().and_then(|v| v.parse::<u64>().ok());
+                let size = xml::element_texts(block, "Size")
+                    .first()
+                    .and_then(|v| v.parse::<u64>().ok());
                 match size.and_then(|c| part_plaintext_len(c, s)) {
                     Some(p) => xml::replace_first(block, "Size", &p.to_string()),
                     None => block.to_string(),
@@ -157,11 +231,19 @@ pub async fn by_backend_id(rc: &RequestContext, mut parts: http::request::Parts,
 }
 
 /// CompleteMultipartUpload after the layout checks.
-pub async fn complete(rc: &RequestContext, mut parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn complete(
+    rc: &RequestContext,
+    mut parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
     let (client_body, outcome) = verified_body(rc, incoming, verified.body);
     let max = rc.state.config.limits.max_xml_body_bytes;
-    let body_bytes = xml::read_bounded(client_body, max, || S3Error::malformed_xml("The XML you provided was too large.")).await;
+    let body_bytes = xml::read_bounded(client_body, max, || {
+        S3Error::malformed_xml("The XML you provided was too large.")
+    })
+    .await;
     if let Some(e) = outcome.error() {
         return Err(e.into());
     }
@@ -186,20 +268,38 @@ pub async fn complete(rc: &RequestContext, mut parts: http::request::Parts, inco
 
 /// Parts listed by the client run 1..N; the stored parts but the last are of one
 /// plaintext size, a multiple of the segment size, and the last is not larger.
-async fn check_layout(rc: &RequestContext, parts: &http::request::Parts, complete_xml: &[u8], segment_size: u32) -> Result<(), S3Error> {
-    let text = std::str::from_utf8(complete_xml).map_err(|_| S3Error::malformed_xml("The XML you provided was not well-formed."))?;
+async fn check_layout(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    complete_xml: &[u8],
+    segment_size: u32,
+) -> Result<(), S3Error> {
+    let text = std::str::from_utf8(complete_xml)
+        .map_err(|_| S3Error::malformed_xml("The XML you provided was not well-formed."))?;
     let numbers: Vec<u32> = xml::element_texts(text, "PartNumber")
         .iter()
         .map(|n| n.trim().parse::<u32>())
         .collect::<Result<_, _>>()
-        .map_err(|_| S3Error::malformed_xml("The XML you provided was not well-formed or did not validate against our published schema."))?;
+        .map_err(|_| {
+            S3Error::malformed_xml(
+                "The XML you provided was not well-formed or did not validate against our published schema.",
+            )
+        })?;
     if numbers.is_empty() {
-        return Err(S3Error::malformed_xml("The XML you provided was not well-formed or did not validate against our published schema."));
+        return Err(S3Error::malformed_xml(
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        ));
     }
     if numbers.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(S3Error::invalid_part_order("The list of parts was not in ascending order. Parts must be ordered by part number."));
+        return Err(S3Error::invalid_part_order(
+            "The list of parts was not in ascending order. Parts must be ordered by part number.",
+        ));
     }
-    if numbers.iter().enumerate().any(|(i, n)| *n as usize != i + 1) {
+    if numbers
+        .iter()
+        .enumerate()
+        .any(|(i, n)| *n as usize != i + 1)
+    {
         return Err(S3Error::invalid_part(
             "Through the encryption proxy, part numbers must run 1, 2, …, N without gaps: the object's layout is derived from part positions.",
         ));
@@ -208,8 +308,13 @@ async fn check_layout(rc: &RequestContext, parts: &http::request::Parts, complet
     let s = u64::from(segment_size);
     let mut plain = Vec::with_capacity(numbers.len());
     for n in &numbers {
-        let c = sizes.get(n).ok_or_else(|| S3Error::invalid_part(format!("Part {n} was not uploaded.")))?;
-        plain.push(part_plaintext_len(*c, segment_size).ok_or_else(|| tampered(format!("part {n} has an impossible ciphertext size")))?);
+        let c = sizes
+            .get(n)
+            .ok_or_else(|| S3Error::invalid_part(format!("Part {n} was not uploaded.")))?;
+        plain.push(
+            part_plaintext_len(*c, segment_size)
+                .ok_or_else(|| tampered(format!("part {n} has an impossible ciphertext size")))?,
+        );
     }
     if let Some((last, rest)) = plain.split_last()
         && let Some(first) = rest.first()
@@ -226,9 +331,17 @@ async fn check_layout(rc: &RequestContext, parts: &http::request::Parts, complet
 }
 
 /// Ciphertext sizes of the stored parts, by part number (ListParts, paginated).
-async fn list_part_sizes(rc: &RequestContext, parts: &http::request::Parts, expected: usize) -> Result<std::collections::HashMap<u32, u64>, S3Error> {
+async fn list_part_sizes(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    expected: usize,
+) -> Result<std::collections::HashMap<u32, u64>, S3Error> {
     let mut sizes = std::collections::HashMap::new();
-    let upload_id = parse_query(parts.uri.query().unwrap_or("")).into_iter().find(|(k, _)| k == "uploadId").and_then(|(_, v)| v).unwrap_or_default();
+    let upload_id = parse_query(parts.uri.query().unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == "uploadId")
+        .and_then(|(_, v)| v)
+        .unwrap_or_default();
     let mut marker: Option<String> = None;
     for _ in 0..=(expected / 1000 + 1) {
         let mut q = vec![("uploadId".to_string(), Some(upload_id.clone()))];
@@ -236,28 +349,55 @@ async fn list_part_sizes(rc: &RequestContext, parts: &http::request::Parts, expe
             q.push(("part-number-marker".into(), Some(m.clone())));
         }
         let t = &rc.target;
-        let (uri, host) = rc.state.backend.target(t.bucket.as_deref(), t.key.as_deref(), &canonical_query(&q)).map_err(internal)?;
+        let (uri, host) = rc
+            .state
+            .backend
+            .target(t.bucket.as_deref(), t.key.as_deref(), &canonical_query(&q))
+            .map_err(internal)?;
         let mut req = Request::new(body::empty());
         *req.uri_mut() = uri;
         req.headers_mut().insert(header::HOST, host);
         let resp = send(rc, req, &BodyOutcome::default()).await?;
         if !resp.status().is_success() {
             let status = resp.status();
-            let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-            let code = xml::element_texts(&String::from_utf8_lossy(&bytes), "Code").first().map(|s| s.to_string()).unwrap_or_else(|| "InternalError".into());
-            return Err(S3Error::new(code, status, "Listing the upload's parts failed."));
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let code = xml::element_texts(&String::from_utf8_lossy(&bytes), "Code")
+                .first()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "InternalError".into());
+            return Err(S3Error::new(
+                code,
+                status,
+                "Listing the upload's parts failed.",
+            ));
         }
-        let bytes = xml::read_bounded(resp.into_body(), MAX_RESPONSE_XML, || S3Error::internal_error("backend answer too large")).await?;
+        let bytes = xml::read_bounded(resp.into_body(), MAX_RESPONSE_XML, || {
+            S3Error::internal_error("backend answer too large")
+        })
+        .await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         for block in blocks(&text, "Part") {
-            let n = xml::element_texts(block, "PartNumber").first().and_then(|v| v.trim().parse().ok());
-            let sz = xml::element_texts(block, "Size").first().and_then(|v| v.trim().parse().ok());
+            let n = xml::element_texts(block, "PartNumber")
+                .first()
+                .and_then(|v| v.trim().parse().ok());
+            let sz = xml::element_texts(block, "Size")
+                .first()
+                .and_then(|v| v.trim().parse().ok());
             if let (Some(n), Some(sz)) = (n, sz) {
                 sizes.insert(n, sz);
             }
         }
-        let truncated = xml::element_texts(&text, "IsTruncated").first().is_some_and(|v| v.trim() == "true");
-        marker = xml::element_texts(&text, "NextPartNumberMarker").first().map(|s| s.to_string());
+        let truncated = xml::element_texts(&text, "IsTruncated")
+            .first()
+            .is_some_and(|v| v.trim() == "true");
+        marker = xml::element_texts(&text, "NextPartNumberMarker")
+            .first()
+            .map(|s| s.to_string());
         if !truncated || marker.is_none() {
             break;
         }
@@ -271,7 +411,9 @@ fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
     let close = format!("</{name}>");
     let mut rest = xml;
     while let Some(i) = rest.find(&open) {
-        let Some(j) = rest[i..].find(&close) else { break };
+        let Some(j) = rest[i..].find(&close) else {
+            break;
+        };
         out.push(&rest[i..i + j]);
         rest = &rest[i + j + close.len()..];
     }
@@ -280,7 +422,8 @@ fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
 
 /// Plaintext size of one part stream of `cipher_len` bytes.
 pub fn part_plaintext_len(cipher_len: u64, segment_size: u32) -> Option<u64> {
-    crate::crypto::object_plaintext_len(cipher_len, 1, segment_size).filter(|_| cipher_len >= PART_HEADER_LEN + TAG_LEN)
+    crate::crypto::object_plaintext_len(cipher_len, 1, segment_size)
+        .filter(|_| cipher_len >= PART_HEADER_LEN + TAG_LEN)
 }
 
 fn xml_response(status: StatusCode, headers: &http::HeaderMap, text: String) -> Response<BoxBody> {
@@ -288,12 +431,14 @@ fn xml_response(status: StatusCode, headers: &http::HeaderMap, text: String) -> 
     let mut out = Response::new(body::full(bytes.clone()));
     *out.status_mut() = status;
     for (k, v) in headers {
-        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION {
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION
+        {
             continue;
         }
         out.headers_mut().append(k.clone(), v.clone());
     }
-    out.headers_mut().insert(header::CONTENT_LENGTH, bytes.len().into());
+    out.headers_mut()
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
     hide_from_client(out.headers_mut());
     out
 }
@@ -311,9 +456,18 @@ mod tests {
 
     #[test]
     fn forged_upload_ids_are_unknown_uploads() {
-        assert_eq!(parse_upload_id("sg1.!!!.x").unwrap_err().code, "NoSuchUpload");
-        assert_eq!(parse_upload_id("sg1.AAAA.x").unwrap_err().code, "NoSuchUpload");
-        assert_eq!(parse_upload_id("sg1.AAAA").unwrap_err().code, "NoSuchUpload");
+        assert_eq!(
+            parse_upload_id("sg1.!!!.x").unwrap_err().code,
+            "NoSuchUpload"
+        );
+        assert_eq!(
+            parse_upload_id("sg1.AAAA.x").unwrap_err().code,
+            "NoSuchUpload"
+        );
+        assert_eq!(
+            parse_upload_id("sg1.AAAA").unwrap_err().code,
+            "NoSuchUpload"
+        );
     }
 
     #[test]

@@ -20,14 +20,31 @@ use crate::s3::headers::X_AMZ_META_ENVELOPE;
 const MAX_PUT_LEN: u64 = 5 * 1024 * 1024 * 1024;
 
 /// PutObject with a fresh envelope.
-pub async fn put_object(rc: &RequestContext, parts: http::request::Parts, incoming: Incoming, verified: Verified) -> Result<Response<BoxBody>, S3Error> {
+pub async fn put_object(
+    rc: &RequestContext,
+    parts: http::request::Parts,
+    incoming: Incoming,
+    verified: Verified,
+) -> Result<Response<BoxBody>, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
     encryption::refuse_reserved_metadata(&parts.headers)?;
     encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
     let len = plaintext_len(&verified)?;
     let keys = encryption::new_object_keys(rc, bucket, key, &parts.headers).await?;
-    let envelope_value = HeaderValue::from_str(&keys.envelope.encode()).map_err(super::passthrough::internal)?;
-    let mut resp = send_sealed(rc, &parts, incoming, verified, &keys.data_key, &keys.envelope, 1, len, Some(envelope_value)).await?;
+    let envelope_value =
+        HeaderValue::from_str(&keys.envelope.encode()).map_err(super::passthrough::internal)?;
+    let mut resp = send_sealed(
+        rc,
+        &parts,
+        incoming,
+        verified,
+        &keys.data_key,
+        &keys.envelope,
+        1,
+        len,
+        Some(envelope_value),
+    )
+    .await?;
     if resp.status().is_success() {
         add_sse_headers(resp.headers_mut(), &keys.envelope);
     }
@@ -36,14 +53,15 @@ pub async fn put_object(rc: &RequestContext, parts: http::request::Parts, incomi
 
 /// The plaintext length the client declared (decoded length for aws-chunked).
 pub fn plaintext_len(verified: &Verified) -> Result<u64, S3Error> {
-    let len = verified
-        .body
-        .decoded_length()
-        .ok_or_else(|| S3Error::missing_content_length("You must provide the Content-Length HTTP header."))?;
+    let len = verified.body.decoded_length().ok_or_else(|| {
+        S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
+    })?;
     if len > MAX_PUT_LEN {
-        return Err(S3Error::entity_too_large("Your proposed upload exceeds the maximum allowed size")
-            .with_extra("ProposedSize", len.to_string())
-            .with_extra("MaxSizeAllowed", MAX_PUT_LEN.to_string()));
+        return Err(S3Error::entity_too_large(
+            "Your proposed upload exceeds the maximum allowed size",
+        )
+        .with_extra("ProposedSize", len.to_string())
+        .with_extra("MaxSizeAllowed", MAX_PUT_LEN.to_string()));
     }
     Ok(len)
 }
