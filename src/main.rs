@@ -44,8 +44,7 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -10,6 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use rand::RngExt;
 
+use crate::audit::AuditLog;
 use crate::auth::{self, CredentialStore, VerifyContext};
 use crate::body::{self, BoxBody};
 use crate::cache::BucketKeyCache;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub keys: Arc<BucketKeyCache>,
     /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
     pub size_cache: Arc<SizeCache>,
+    /// One JSON line per object key operation, when enabled.
+    pub audit: Option<AuditLog>,
 }
 
 pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";

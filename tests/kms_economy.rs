@@ -82,7 +82,10 @@ fn workload(
 #[test]
 fn bucket_keys_make_at_most_two_kms_calls_per_lifetime_and_per_object_keys_one_per_operation() {
     let n = objects();
-    let p = Arc::new(Proxy::start());
+    let p = Arc::new(Proxy::start_with(|c| {
+        c.audit.enabled = true;
+        c.audit.path = Some(c.embedded.data_dir.join("audit.jsonl"));
+    }));
 
     workload(&p, "economy-bucket-key", n, &[]);
     let generate = kms_calls(p.admin, "generate_data_key");
@@ -119,4 +122,50 @@ fn bucket_keys_make_at_most_two_kms_calls_per_lifetime_and_per_object_keys_one_p
     );
     let saved = 100.0 * (1.0 - (generate + decrypt) as f64 / (generate2 + decrypt2) as f64);
     println!("KMS calls saved by bucket keys: {saved:.3}%");
+
+    // The audit trail keeps what bucket keys hide from KMS logs: one record per object
+    // key operation, each a JSON object with the documented fields.
+    let audit = std::fs::read_to_string(p.data.join("audit.jsonl")).expect("audit log written");
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        records.len(),
+        4 * n,
+        "one audit record per object key operation"
+    );
+    for r in &records {
+        for field in [
+            "time",
+            "request_id",
+            "identity",
+            "bucket",
+            "key",
+            "operation",
+            "kms_key_id",
+            "bucket_key_id",
+            "key_path",
+            "result",
+        ] {
+            assert!(r.get(field).is_some(), "audit record without {field}: {r}");
+        }
+        assert_eq!(r["result"], "ok");
+    }
+    let bucket_key_ops = records
+        .iter()
+        .filter(|r| r["key_path"] == "bucket_key")
+        .count();
+    assert_eq!(bucket_key_ops, 2 * n);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["key_path"] == "bucket_key")
+            .all(|r| r["bucket_key_id"].is_string())
+    );
+    println!(
+        "audit log: {} records, {} on the bucket-key path",
+        records.len(),
+        bucket_key_ops
+    );
 }

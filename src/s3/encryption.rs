@@ -5,6 +5,7 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::audit::{AuditRecord, AuditResult, KeyPath};
 use crate::crypto::{DataKey, Envelope, WrappingKey};
 use crate::kms::KmsError;
 use crate::s3::error::{ErrorOrigin, S3Error};
@@ -84,6 +85,26 @@ pub async fn new_object_keys(
     headers: &HeaderMap,
 ) -> Result<WriteKeys, S3Error> {
     let choice = write_choice(rc, bucket, headers)?;
+    let result = make_object_keys(rc, bucket, key, &choice).await;
+    let envelope = result.as_ref().ok().map(|k| &k.envelope);
+    audit(
+        rc,
+        bucket,
+        key,
+        &choice.kms_key_id,
+        choice.bucket_key,
+        envelope,
+        result.as_ref().err(),
+    );
+    result
+}
+
+async fn make_object_keys(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    choice: &WriteChoice,
+) -> Result<WriteKeys, S3Error> {
     let keys = &rc.state.keys;
     let (w, blob, reported_id) = if choice.bucket_key {
         let bk = keys
@@ -127,6 +148,26 @@ pub async fn open_object_key(
     key: &str,
     envelope: &Envelope,
 ) -> Result<DataKey, S3Error> {
+    let result = unwrap_object_key(rc, bucket, key, envelope).await;
+    let (kms_key_id, bucket_key) = (envelope.kms_key_id(), envelope.bucket_key());
+    audit(
+        rc,
+        bucket,
+        key,
+        kms_key_id,
+        bucket_key,
+        Some(envelope),
+        result.as_ref().err(),
+    );
+    result
+}
+
+async fn unwrap_object_key(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    envelope: &Envelope,
+) -> Result<DataKey, S3Error> {
     let keys = &rc.state.keys;
     let w = if envelope.bucket_key() {
         let bk = keys
@@ -152,6 +193,44 @@ pub fn envelope_of(headers: &HeaderMap) -> Result<Option<Envelope>, S3Error> {
             let s = v.to_str().map_err(tampered)?;
             Envelope::decode(s).map(Some).map_err(tampered)
         }
+    }
+}
+
+/// One audit record per object key operation: the per-object trail that bucket keys
+/// remove from KMS logs.
+fn audit(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    kms_key_id: &str,
+    bucket_key: bool,
+    envelope: Option<&Envelope>,
+    error: Option<&S3Error>,
+) {
+    let Some(log) = &rc.state.audit else { return };
+    let bucket_key_id = envelope
+        .filter(|e| e.bucket_key())
+        .map(|e| e.bucket_key_id());
+    let record = AuditRecord {
+        request_id: &rc.request_id,
+        identity: &rc.identity,
+        bucket,
+        key,
+        operation: rc.operation.as_str(),
+        kms_key_id: envelope.map(|e| e.kms_key_id()).unwrap_or(kms_key_id),
+        bucket_key_id: bucket_key_id.as_deref(),
+        key_path: if bucket_key {
+            KeyPath::BucketKey
+        } else {
+            KeyPath::PerObject
+        },
+        result: match error {
+            None => AuditResult::Ok,
+            Some(e) => AuditResult::Error(&e.code),
+        },
+    };
+    if let Err(e) = log.record(&record) {
+        tracing::error!(error = %e, "audit record could not be written");
     }
 }
 

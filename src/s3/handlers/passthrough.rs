@@ -36,6 +36,13 @@ pub async fn passthrough(
 ) -> Result<Response<BoxBody>, S3Error> {
     let content_length = verified.body.decoded_length();
     let (client_body, outcome) = verified_body(rc, incoming, verified.body);
+    // No declared length means no body (hyper refused chunked requests without one):
+    // an empty body keeps the backend request free of chunked framing.
+    let client_body = if content_length.is_none() {
+        body::empty()
+    } else {
+        client_body
+    };
     let upstream = build_upstream_request(rc, &parts, content_length, client_body)?;
     let resp = send(rc, upstream, &outcome).await?;
     Ok(relay_response(rc, resp))
