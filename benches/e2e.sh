@@ -87,7 +87,9 @@ proxy() {
     echo "[encryption.default]"; echo "encrypt = $encrypt"
     echo "[[credentials]]"; echo "access_key = \"$CLIENT_AK\""; echo "secret_key = \"$CLIENT_SK\""
   } >"$cfg"
-  "$SEALGATE" --config "$cfg" >"$WORK/proxy-$backend-$mode.log" 2>&1 &
+  # A clean environment: sealgate reads every SEALGATE_* variable as configuration,
+  # and the test harness's SEALGATE_TEST_* ones are not.
+  env -i PATH="$PATH" HOME="$HOME" "$SEALGATE" --config "$cfg" >"$WORK/proxy-$backend-$mode.log" 2>&1 &
   PROXY_PID=$!
   wait_until 30 http_up "http://127.0.0.1:$admin/healthz" ||
     { tail -20 "$WORK/proxy-$backend-$mode.log" >&2; exit 1; }

@@ -12,9 +12,11 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{
-    Backend, BackendKind, Client, ClientEnv, ProxyOptions, random_bytes, sha256_file, target_for,
-    unique_bucket,
+    Backend, BackendKind, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file,
+    target_for, unique_bucket,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -31,7 +33,7 @@ fn options(tls: bool) -> ProxyOptions {
 /// list, check multipart and sizes with `head-object`, delete, remove the bucket.
 fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib: bool) {
     let backend = require!(backend);
-    let Some((target, _guard)) = target_for(&backend, options(tls)) else {
+    let Some((target, guard)) = target_for(&backend, options(tls)) else {
         return;
     };
     let env = ClientEnv::new(target);
@@ -72,6 +74,11 @@ fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib:
                 client.name()
             );
         }
+        if size == 5 * MIB + 1
+            && let Some(proxy) = &guard.proxy
+        {
+            assert_encrypted_at_rest(&backend, proxy, &env, &bucket, &key, &src);
+        }
         let _ = std::fs::remove_file(&src);
         let _ = std::fs::remove_file(&back);
         expected.push((key, size));
@@ -100,6 +107,73 @@ fn round_trip(backend: Option<Backend>, tls: bool, client: Client, with_100_mib:
         client.name()
     );
     client.remove_bucket(&env, &bucket);
+}
+
+/// The object as the backend holds it is not the plaintext: bigger (tags, header)
+/// and different. Proves the matrix ran with encryption on, not as a pass-through.
+fn assert_encrypted_at_rest(
+    backend: &Backend,
+    proxy: &TestProxy,
+    env: &ClientEnv,
+    bucket: &str,
+    key: &str,
+    plaintext: &Path,
+) {
+    let raw = env.dir().join("raw-at-rest");
+    match backend.direct_target() {
+        Some(mut target) => {
+            // Checksums the backend stored were computed on ciphertext by the proxy;
+            // this read is not a client's, so do not let botocore judge it.
+            target.client_env.push((
+                "AWS_RESPONSE_CHECKSUM_VALIDATION".into(),
+                "when_required".into(),
+            ));
+            let direct = ClientEnv::new(target);
+            let raw_s = raw.to_str().expect("UTF-8 temp path");
+            direct.run(
+                Client::AwsCli,
+                &[
+                    "s3api",
+                    "get-object",
+                    "--bucket",
+                    bucket,
+                    "--key",
+                    key,
+                    raw_s,
+                ],
+            );
+        }
+        None => {
+            let data_dir = proxy
+                .endpoints()
+                .embedded_data_dir
+                .clone()
+                .expect("the embedded backend reports its data dir");
+            // s3s-fs keeps BUCKET/KEY as a file, under `objects/` in sealgate's layout.
+            let file = [data_dir.join("objects"), data_dir]
+                .iter()
+                .map(|root| root.join(bucket).join(key))
+                .find(|f| f.is_file())
+                .unwrap_or_else(|| panic!("no file for {bucket}/{key} in the embedded data dir"));
+            std::fs::copy(file, &raw).expect("copy the embedded backend's object file");
+        }
+    }
+    let raw_len = std::fs::metadata(&raw).map(|m| m.len()).unwrap_or(0);
+    let plain_len = std::fs::metadata(plaintext).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        raw_len > plain_len,
+        "{key} at rest is {raw_len} B for {plain_len} B of plaintext: not encrypted?"
+    );
+    assert_ne!(
+        sha256_file(&raw),
+        sha256_file(plaintext),
+        "{key} is stored as plaintext"
+    );
+    assert!(
+        proxy.metric_sum("sealgate_requests_total", &[]) > 0.0,
+        "the proxy counted no requests"
+    );
+    let _ = std::fs::remove_file(&raw);
 }
 
 /// Presigned GET and PUT: aws CLI (`s3 presign`, SigV4 GET) and boto3
@@ -209,8 +283,17 @@ fn sync_twice(backend: Option<Backend>, tls: bool) {
         ("sub/small", 70_000),
         ("sub/multi", 5 * MIB + 1),
     ];
+    // Files last changed an hour ago, as in a real tree: aws CLI re-uploads when the
+    // local mtime is newer than LastModified, which has whole seconds only, so files
+    // written in the same second as their upload would race.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for (i, (name, size)) in files.iter().enumerate() {
-        random_bytes(&local, name, *size, 100 + i as u64);
+        let path = random_bytes(&local, name, *size, 100 + i as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(an_hour_ago))
+            .expect("set mtime");
     }
     let remote = format!("s3://{bucket}/tree/");
     let local_s = local.to_str().expect("UTF-8 temp path");

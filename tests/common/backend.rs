@@ -83,6 +83,7 @@ impl Backend {
                 )],
                 _ => Vec::new(),
             },
+            sse_kms: false,
         })
     }
 }
@@ -116,6 +117,8 @@ pub struct Target {
     pub ca_cert: Option<PathBuf>,
     /// Extra environment for every client process (a backend's known quirks).
     pub client_env: Vec<(String, String)>,
+    /// Objects are stored SSE-KMS style (the encrypting proxy): ETags are not MD5s.
+    pub sse_kms: bool,
 }
 
 impl Target {

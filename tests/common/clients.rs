@@ -329,6 +329,12 @@ impl ClientEnv {
                     .env("RCLONE_CONFIG_SG_ENDPOINT", &t.endpoint)
                     .env("RCLONE_CONFIG_SG_REGION", "us-east-1")
                     .env("RCLONE_CONFIG_SG_FORCE_PATH_STYLE", "true");
+                if t.sse_kms {
+                    // As on AWS with SSE-KMS, the ETag is not the MD5 of the plaintext;
+                    // rclone checks ETags as MD5 unless its remote says aws:kms (what an
+                    // rclone user of an SSE-KMS bucket configures).
+                    cmd.env("RCLONE_CONFIG_SG_SERVER_SIDE_ENCRYPTION", "aws:kms");
+                }
                 cmd
             }
         };

@@ -59,6 +59,7 @@ pub struct TestProxy {
     runtime: Option<tokio::runtime::Runtime>,
     endpoints: sealgate::Endpoints,
     ca_cert: Option<PathBuf>,
+    encrypts: bool,
     dir: tempfile::TempDir,
 }
 
@@ -123,6 +124,7 @@ impl TestProxy {
             runtime: Some(runtime),
             endpoints,
             ca_cert,
+            encrypts: options.encrypt,
             dir,
         }
     }
@@ -167,6 +169,7 @@ impl TestProxy {
             secret_key: self.secret_key().to_string(),
             ca_cert: self.ca_cert.clone(),
             client_env: Vec::new(),
+            sse_kms: self.encrypts,
         }
     }
 
