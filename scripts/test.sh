@@ -74,4 +74,10 @@ say "backends up: ceph=$SEALGATE_TEST_CEPH_ENDPOINT moto=$SEALGATE_TEST_MOTO_END
 
 say "running: cargo test ${cargo_args[*]}"
 cargo test "${cargo_args[@]}"
+if [ $# -eq 0 ]; then
+  # The format's property tests at 10,000 cases each (the normal run uses fewer).
+  say "running: format property tests at 10,000 cases"
+  PROPTEST_CASES=10000 cargo test --lib -- crypto::tests::seal_open_round_trips_for_any_length_and_segment_size \
+    crypto::tests::ranges_decrypt_to_exactly_the_slice crypto::layout::tests::sizes_invert
+fi
 say "all tests passed"

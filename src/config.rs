@@ -741,7 +741,10 @@ mod tests {
     fn service_link_variables_are_not_config() {
         let c = Config::load(
             None,
-            env(&[("SEALGATE_PORT", "tcp://10.0.0.1:8333"), ("SEALGATE_SERVICE_HOST", "10.0.0.1")]),
+            env(&[
+                ("SEALGATE_PORT", "tcp://10.0.0.1:8333"),
+                ("SEALGATE_SERVICE_HOST", "10.0.0.1"),
+            ]),
         )
         .unwrap();
         assert_eq!(c, Config::default());

@@ -90,6 +90,9 @@ pub async fn send_sealed(
         req.headers_mut().insert(X_AMZ_META_ENVELOPE, v);
     }
     let resp = send(rc, req, &outcome).await?;
+    if resp.status().is_success() && !resp.headers().contains_key(http::header::ETAG) {
+        tracing::warn!(request_id = %rc.request_id, status = %resp.status(), headers = ?resp.headers(), "backend answered an upload without an ETag");
+    }
     let mut out = relay_response(rc, resp);
     hide_from_client(out.headers_mut());
     if out.status().is_success()
