@@ -48,6 +48,7 @@ pub async fn handle(
     let request_id = new_request_id();
     state.metrics.in_flight.inc();
     let method = req.method().clone();
+    let close_after = expects_continue_without_body(&req);
     let mut op_name = "Unknown";
     let mut resource = req.uri().path().to_string();
     let result = serve(&state, req, &request_id, &mut op_name, &mut resource).await;
@@ -56,6 +57,9 @@ pub async fn handle(
         Err(err) => error_response(&state.metrics, err, &request_id, &resource, &method),
     };
     let headers = resp.headers_mut();
+    if close_after {
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(X_AMZ_REQUEST_ID, v.clone());
         headers.insert(X_AMZ_ID_2, v);
@@ -125,6 +129,23 @@ async fn serve(
         identity: verified.access_key.clone(),
     };
     handlers::dispatch(rc, parts, incoming, verified).await
+}
+
+/// A request that asked for `100 Continue` but has an empty body gets its final answer
+/// without one (hyper sends `100 Continue` only when a body is read). botocore keeps
+/// state from such an exchange on the connection and then misreads the next
+/// `Expect: 100-continue` answer on it (its headers are lost, so an UploadPart seems to
+/// have no ETag). Closing the connection after such answers avoids that at the cost of
+/// one reconnect per empty upload.
+fn expects_continue_without_body<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    let expects = h
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = h
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    expects && empty
 }
 
 /// Refuses requests whose body framing S3 would refuse, before anything else looks at
