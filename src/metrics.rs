@@ -105,6 +105,10 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        // Zero series for the known kinds, so dashboards show 0 rather than no data.
+        for kind in ["timeout", "connect", "send", "build"] {
+            upstream_errors.with_label_values(&[kind]);
+        }
         Metrics {
             registry,
             requests,
