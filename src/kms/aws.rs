@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use aws_sigv4::http_request::{SignableBody, SigningSettings};
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Uri};
+use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -295,44 +294,16 @@ impl AwsKms {
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), KmsError> {
-        let fail = |e: &dyn fmt::Display| KmsError::Protocol(format!("signing: {e}"));
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("kms")
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| fail(&e))?
-            .into();
-        let uri = req.uri().to_string();
-        let headers: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-            .collect();
-        let signable = SignableRequest::new(
-            req.method().as_str(),
-            uri,
-            headers.into_iter(),
+        crate::upstream::sign::sign_headers(
+            req,
+            &self.identity,
+            &self.region,
+            "kms",
+            SigningSettings::default(),
             SignableBody::Bytes(body),
+            now,
         )
-        .map_err(|e| fail(&e))?;
-        let (instructions, _signature) =
-            sign(signable, &params).map_err(|e| fail(&e))?.into_parts();
-        let signed: Vec<(http::HeaderName, HeaderValue)> = instructions
-            .headers()
-            .map(|(name, value)| {
-                let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(&e))?;
-                let value = HeaderValue::from_str(value).map_err(|e| fail(&e))?;
-                Ok((name, value))
-            })
-            .collect::<Result<_, KmsError>>()?;
-        drop(instructions);
-        for (name, value) in signed {
-            req.headers_mut().insert(name, value);
-        }
-        Ok(())
+        .map_err(|e| KmsError::Protocol(format!("signing: {e}")))
     }
 }
 

@@ -60,46 +60,63 @@ impl BackendSigner {
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| SignError(e.to_string()))?
-            .into();
-        let uri = req.uri().to_string();
-        let headers: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-            .collect();
-        let signable = SignableRequest::new(
-            req.method().as_str(),
-            uri,
-            headers.into_iter(),
+        sign_headers(
+            req,
+            &self.identity,
+            &self.region,
+            "s3",
+            settings,
             SignableBody::UnsignedPayload,
+            now,
         )
-        .map_err(|e| SignError(e.to_string()))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| SignError(e.to_string()))?
-            .into_parts();
-        let signed: Vec<(http::HeaderName, HeaderValue)> = instructions
-            .headers()
-            .map(|(name, value)| {
-                let name = http::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| SignError(e.to_string()))?;
-                let value = HeaderValue::from_str(value).map_err(|e| SignError(e.to_string()))?;
-                Ok((name, value))
-            })
-            .collect::<Result<_, SignError>>()?;
-        drop(instructions);
-        for (name, value) in signed {
-            req.headers_mut().insert(name, value);
-        }
-        Ok(())
     }
+}
+
+/// Signs `req`'s headers in place with SigV4 for `service`: every outgoing request of the
+/// proxy (to the backend and to KMS) goes through here.
+pub fn sign_headers<B>(
+    req: &mut http::Request<B>,
+    identity: &Identity,
+    region: &str,
+    service: &str,
+    settings: SigningSettings,
+    body: SignableBody<'_>,
+    now: SystemTime,
+) -> Result<(), SignError> {
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name(service)
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|e| SignError(e.to_string()))?
+        .into();
+    let uri = req.uri().to_string();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let signable = SignableRequest::new(req.method().as_str(), uri, headers.into_iter(), body)
+        .map_err(|e| SignError(e.to_string()))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| SignError(e.to_string()))?
+        .into_parts();
+    let signed: Vec<(http::HeaderName, HeaderValue)> = instructions
+        .headers()
+        .map(|(name, value)| {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| SignError(e.to_string()))?;
+            let value = HeaderValue::from_str(value).map_err(|e| SignError(e.to_string()))?;
+            Ok((name, value))
+        })
+        .collect::<Result<_, SignError>>()?;
+    drop(instructions);
+    for (name, value) in signed {
+        req.headers_mut().insert(name, value);
+    }
+    Ok(())
 }
 
 /// Re-encodes a raw request path (as the client sent it) in SigV4's canonical form:
