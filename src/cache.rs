@@ -153,6 +153,7 @@ impl BucketKeyCache {
         metrics: CacheMetrics,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        kms.attach_retry_counter(metrics.kms_retries().clone());
         BucketKeyCache {
             kms,
             write: build_cache(&config, &metrics),

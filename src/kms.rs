@@ -62,6 +62,10 @@ pub trait Kms: Send + Sync {
 
     /// Short backend name for logs and metrics: `local`, `aws`.
     fn name(&self) -> &'static str;
+
+    /// Hands the backend the counter for its own retries
+    /// (`sealgate_kms_retries_total{op,reason}`); backends that never retry ignore it.
+    fn attach_retry_counter(&self, _retries: prometheus::IntCounterVec) {}
 }
 
 /// A data key as [`Kms::generate_data_key`] returns it.

@@ -100,6 +100,7 @@ pub struct CacheMetrics {
     entries: IntGaugeVec,
     object_key_operations: IntCounterVec,
     calls_saved: IntCounter,
+    kms_retries: IntCounterVec,
 }
 
 impl CacheMetrics {
@@ -117,7 +118,9 @@ impl CacheMetrics {
     /// - `sealgate_bucket_key_cache_entries{side}`;
     /// - `sealgate_object_key_operations_total{path,op}`: successful object key
     ///   operations, `path` = `bucket_key`|`per_object`, `op` = `encrypt`|`decrypt`;
-    /// - `sealgate_kms_calls_saved_total`: see [`CacheMetrics`].
+    /// - `sealgate_kms_calls_saved_total`: see [`CacheMetrics`];
+    /// - `sealgate_kms_retries_total{op,reason}`: extra attempts a KMS backend made
+    ///   inside one call (throttling, 5xx, timeouts), `reason` as the `result` label.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = CacheMetrics {
             kms_requests: IntCounterVec::new(
@@ -174,6 +177,13 @@ impl CacheMetrics {
                 "sealgate_kms_calls_saved_total",
                 "Object key operations served from a cached bucket key without a KMS call",
             )?,
+            kms_retries: IntCounterVec::new(
+                Opts::new(
+                    "sealgate_kms_retries_total",
+                    "KMS attempts retried inside one call, by operation and reason",
+                ),
+                &["op", "reason"],
+            )?,
         };
         registry.register(Box::new(m.kms_requests.clone()))?;
         registry.register(Box::new(m.kms_duration.clone()))?;
@@ -183,6 +193,7 @@ impl CacheMetrics {
         registry.register(Box::new(m.entries.clone()))?;
         registry.register(Box::new(m.object_key_operations.clone()))?;
         registry.register(Box::new(m.calls_saved.clone()))?;
+        registry.register(Box::new(m.kms_retries.clone()))?;
         // Zero series exist from the start, so dashboards show 0 instead of "no data".
         for side in [Side::Write, Side::Read] {
             m.hits.with_label_values(&[side.as_str()]);
@@ -237,6 +248,16 @@ impl CacheMetrics {
         self.entries
             .with_label_values(&[side.as_str()])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The counter KMS backends add their internal retries to.
+    pub fn kms_retries(&self) -> &IntCounterVec {
+        &self.kms_retries
+    }
+
+    /// Current `sealgate_kms_retries_total{op,reason}`.
+    pub fn kms_retry_count(&self, op: &str, reason: &str) -> u64 {
+        self.kms_retries.with_label_values(&[op, reason]).get()
     }
 
     /// Current `sealgate_kms_requests_total{op,result}`.

@@ -167,6 +167,8 @@ pub struct AwsKms {
     backoff_base: Duration,
     backoff_max: Duration,
     attempts: AtomicU64,
+    /// `sealgate_kms_retries_total`, once the bucket-key cache has attached it.
+    retries: std::sync::OnceLock<prometheus::IntCounterVec>,
 }
 
 impl fmt::Debug for AwsKms {
@@ -214,6 +216,7 @@ impl AwsKms {
             backoff_base: config.backoff_base,
             backoff_max: config.backoff_max,
             attempts: AtomicU64::new(0),
+            retries: std::sync::OnceLock::new(),
         })
     }
 
@@ -251,6 +254,11 @@ impl AwsKms {
                 Err(e) if e.is_retryable() && retries < self.max_retries => {
                     let delay = full_jitter(self.backoff_base, self.backoff_max, retries);
                     tracing::debug!(target_op = target, error = %e, retry = retries + 1, ?delay, "retrying KMS call");
+                    if let Some(counter) = self.retries.get() {
+                        counter
+                            .with_label_values(&[op_label(target), e.metric_result()])
+                            .inc();
+                    }
                     tokio::time::sleep(delay).await;
                     retries += 1;
                 }
@@ -334,6 +342,16 @@ async fn read_limited(body: hyper::body::Incoming) -> Result<Zeroizing<Vec<u8>>,
         }
     }
     Ok(out)
+}
+
+/// The `op` label of an `x-amz-target`, as `sealgate_kms_requests_total` names it.
+fn op_label(target: &str) -> &'static str {
+    match target.strip_prefix("TrentService.") {
+        Some("GenerateDataKey") => "generate_data_key",
+        Some("Decrypt") => "decrypt",
+        Some("DescribeKey") => "describe_key",
+        _ => "other",
+    }
 }
 
 /// Full jitter: uniform in `[0, min(max, base * 2^retry)]`.
@@ -422,6 +440,10 @@ impl Kms for AwsKms {
             let answer = self.call(wire::TARGET_DESCRIBE_KEY, body).await?;
             wire::parse_describe_key(&answer)
         })
+    }
+
+    fn attach_retry_counter(&self, retries: prometheus::IntCounterVec) {
+        let _ = self.retries.set(retries);
     }
 
     fn name(&self) -> &'static str {
