@@ -200,6 +200,11 @@ impl CacheMetrics {
             m.misses.with_label_values(&[side.as_str()]);
             m.entries.with_label_values(&[side.as_str()]);
         }
+        for op in [KmsOp::GenerateDataKey, KmsOp::Decrypt, KmsOp::DescribeKey] {
+            for reason in ["throttled", "unavailable", "timeout", "internal"] {
+                m.kms_retries.with_label_values(&[op.as_str(), reason]);
+            }
+        }
         Ok(m)
     }
 
