@@ -666,3 +666,81 @@ fn kms_faults_serve_from_cache_until_the_lifetime_ends_then_fail_closed_and_reco
         assert!(p.object_exists(bucket, name), "{name} stored");
     }
 }
+
+fn kms_key_of(p: &Proxy, path: &str) -> String {
+    let Some(r) = request(p.addr, &signed_request(p, "HEAD", path, b"", &[])) else {
+        panic!("no answer to HEAD {path}")
+    };
+    assert_eq!(r.status, 200, "HEAD {path}: {:?}", r.headers);
+    r.header("x-amz-server-side-encryption-aws-kms-key-id")
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_changed_kms_key_applies_to_new_objects_at_once_and_old_objects_stay_readable() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let kms = moto.kms();
+    let (key_a, arn_a) = rt.block_on(create_key(&kms));
+    let (key_b, arn_b) = rt.block_on(create_key(&kms));
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let data_dir = dir.path().join("data");
+    let start = |key: &str| {
+        let (key, data_dir, endpoint) = (key.to_string(), data_dir.clone(), moto.endpoint.clone());
+        Proxy::start_with(move |c| {
+            c.kms.kind = KmsKind::Aws;
+            c.kms.endpoint = Some(endpoint);
+            c.kms.region = Some("us-east-1".into());
+            c.kms.access_key = Some("test".into());
+            c.kms.secret_key = Some("test".into());
+            c.embedded.data_dir = data_dir;
+            c.kms.key_id = "unused-default".into();
+            c.encryption.buckets.insert(
+                "rotating".into(),
+                sealgate::config::BucketPolicy {
+                    kms_key_id: Some(key),
+                    ..c.encryption.default.clone()
+                },
+            );
+        })
+    };
+
+    // Policy names key A: the object is sealed under A.
+    let p = start(&key_a);
+    assert_eq!(put(&p, "/rotating", b"").status, 200);
+    assert_eq!(put(&p, "/rotating/before", b"written under A").status, 200);
+    assert_eq!(kms_key_of(&p, "/rotating/before"), arn_a);
+    drop(p);
+
+    // The policy now names key B: the very next object uses B (no bucket key of A is
+    // reused, whatever its remaining lifetime), and the old object still reads under A.
+    let p = start(&key_b);
+    moto.recorder("reset-recording");
+    moto.recorder("start-recording");
+    assert_eq!(put(&p, "/rotating/after", b"written under B").status, 200);
+    assert_eq!(kms_key_of(&p, "/rotating/after"), arn_b);
+    assert_eq!(get(&p, "/rotating/before").body, b"written under A");
+    assert_eq!(get(&p, "/rotating/after").body, b"written under B");
+    // A client may still name A per request, as on S3; the bucket key of B stays cached.
+    let r = request(
+        p.addr,
+        &signed_request(
+            &p,
+            "PUT",
+            "/rotating/explicit",
+            b"client chose A",
+            &[("x-amz-server-side-encryption-aws-kms-key-id", &key_a)],
+        ),
+    );
+    assert_eq!(r.map(|r| r.status), Some(200));
+    assert_eq!(kms_key_of(&p, "/rotating/explicit"), arn_a);
+    moto.recorder("stop-recording");
+    let recording = moto.recorder("download-recording");
+    // B: one GenerateDataKey; A: one Decrypt (old object) and one GenerateDataKey.
+    assert_eq!(count_calls(&recording, "GenerateDataKey"), 2, "{recording}");
+    assert_eq!(count_calls(&recording, "Decrypt"), 1);
+}

@@ -51,9 +51,12 @@ pub async fn head_object(
         let plain = plaintext_size(out.headers(), &envelope, cipher_len)?;
         out.headers_mut()
             .insert(header::CONTENT_LENGTH, plain.into());
+    }
+    // Hide first: the SSE headers added next describe the envelope, not the backend.
+    hide_from_client(out.headers_mut());
+    if out.status().is_success() {
         add_sse_headers(out.headers_mut(), &envelope);
     }
-    hide_from_client(out.headers_mut());
     Ok(out)
 }
 
