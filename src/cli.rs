@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+pub mod bulk;
+pub mod migrate;
+pub mod rewrap;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -25,4 +29,8 @@ pub enum Command {
     Serve,
     /// Validate the configuration and exit.
     CheckConfig,
+    /// Re-wrap objects under the bucket policy's current KMS key (metadata only).
+    Rewrap(rewrap::RewrapArgs),
+    /// Encrypt a bucket's plaintext objects in place.
+    Migrate(migrate::MigrateArgs),
 }

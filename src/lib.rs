@@ -10,6 +10,8 @@
 //! - [`s3`]: operation classification, S3 errors as XML, header names, handlers.
 //! - [`crypto`]: object format v1: segments, envelope, key derivation, streaming bodies.
 //! - [`kms`] and [`cache`]: the key hierarchy's KMS backends and the bucket-key cache.
+//! - [`rekey`]: server-side re-keys and data copies of stored objects, shared by the
+//!   copy handlers and the `rewrap`/`migrate` commands.
 //! - [`upstream`]: re-signing for the backend and the pooled backend client.
 //! - [`embedded`]: the in-process filesystem backend used when no backend is configured.
 //! - [`config`], [`metrics`]: leaves every other module may use.
@@ -26,6 +28,7 @@ pub mod crypto;
 pub mod embedded;
 pub mod kms;
 pub mod metrics;
+pub mod rekey;
 pub mod s3;
 pub mod server;
 pub mod service;

@@ -20,6 +20,14 @@ fn main() -> ExitCode {
             println!("configuration is valid");
             ExitCode::SUCCESS
         }
+        Command::Rewrap(args) => {
+            init_tracing(&config);
+            sealgate::cli::rewrap::main(config, args)
+        }
+        Command::Migrate(args) => {
+            init_tracing(&config);
+            sealgate::cli::migrate::main(config, args)
+        }
         Command::Serve => {
             init_tracing(&config);
             let runtime = match tokio::runtime::Builder::new_multi_thread()

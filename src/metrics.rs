@@ -28,6 +28,12 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// `sealgate_requests_in_flight`
     pub in_flight: IntGauge,
+    /// `sealgate_copy_bytes_total{direction}`: object bytes copies moved through the
+    /// proxy (`read` from the source, `written` to the destination); a server-side
+    /// re-key moves none.
+    pub copy_bytes: IntCounterVec,
+    /// `sealgate_copies_total{kind}`: finished copies by how they ran.
+    pub copies: IntCounterVec,
 }
 
 impl Metrics {
@@ -92,6 +98,22 @@ impl Metrics {
                 .expect("static metric definition");
         let in_flight = IntGauge::new("sealgate_requests_in_flight", "Requests being served")
             .expect("static metric definition");
+        let copy_bytes = IntCounterVec::new(
+            Opts::new(
+                "sealgate_copy_bytes_total",
+                "Object bytes copies moved through the proxy, by direction (read, written)",
+            ),
+            &["direction"],
+        )
+        .expect("static metric definition");
+        let copies = IntCounterVec::new(
+            Opts::new(
+                "sealgate_copies_total",
+                "Finished copies, by kind (server_side, encrypt, decrypt, part)",
+            ),
+            &["kind"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),
@@ -102,12 +124,17 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(connections_open.clone()),
             Box::new(in_flight.clone()),
+            Box::new(copy_bytes.clone()),
+            Box::new(copies.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
         // Zero series for the known kinds, so dashboards show 0 rather than no data.
         for kind in ["timeout", "connect", "send", "build"] {
             upstream_errors.with_label_values(&[kind]);
+        }
+        for direction in ["read", "written"] {
+            copy_bytes.with_label_values(&[direction]);
         }
         Metrics {
             registry,
@@ -120,6 +147,8 @@ impl Metrics {
             errors,
             connections_open,
             in_flight,
+            copy_bytes,
+            copies,
         }
     }
 

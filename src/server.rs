@@ -70,8 +70,20 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
 }
 
-/// Binds every listener and starts serving.
-pub async fn start(config: Config) -> Result<Running, StartError> {
+/// Everything a request needs, built from the config, and the embedded backend when it
+/// serves (kept alive by the caller). `serve` and the bulk commands (`rewrap`,
+/// `migrate`) share it, so they reach the backend and the KMS exactly alike.
+pub struct Built {
+    pub state: Arc<AppState>,
+    pub embedded: Option<EmbeddedBackend>,
+    /// Credentials clients may sign with (the first configured pair, or the backend's).
+    pub client_access_key: String,
+    pub client_secret_key: String,
+    pub backend_endpoint: String,
+}
+
+/// Starts the embedded backend if configured and builds the shared [`AppState`].
+pub async fn build_state(config: Config) -> Result<Built, StartError> {
     install_crypto_provider();
     let config = Arc::new(config);
     let embedded = match config.backend.endpoint {
@@ -108,12 +120,32 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config: config.clone(),
         backend,
         credentials: CredentialStore::new(client_pairs),
-        metrics: metrics.clone(),
+        metrics,
         keys,
         size_cache: Arc::new(crate::s3::handlers::list::new_size_cache()),
         audit: crate::audit::AuditLog::from_config(&config.audit)
             .map_err(|e| StartError::Config(e.to_string()))?,
     });
+    Ok(Built {
+        state,
+        embedded,
+        client_access_key,
+        client_secret_key,
+        backend_endpoint: endpoint,
+    })
+}
+
+/// Binds every listener and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let Built {
+        state,
+        embedded,
+        client_access_key,
+        client_secret_key,
+        backend_endpoint: endpoint,
+    } = build_state(config).await?;
+    let config = state.config.clone();
+    let metrics = state.metrics.clone();
 
     let tls = match (&config.server.tls_cert, &config.server.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),

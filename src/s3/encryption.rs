@@ -105,28 +105,7 @@ async fn make_object_keys(
     key: &str,
     choice: &WriteChoice,
 ) -> Result<WriteKeys, S3Error> {
-    let keys = &rc.state.keys;
-    let (w, blob, reported_id) = if choice.bucket_key {
-        let bk = keys
-            .key_for_write(bucket, &choice.kms_key_id)
-            .await
-            .map_err(kms_error)?;
-        (
-            WrappingKey::from_bytes(*bk.plaintext),
-            bk.ciphertext_blob.clone(),
-            bk.kms_key_id.clone(),
-        )
-    } else {
-        let gk = keys
-            .per_object_key(bucket, key, &choice.kms_key_id)
-            .await
-            .map_err(kms_error)?;
-        (
-            WrappingKey::from_bytes(*gk.plaintext),
-            gk.ciphertext_blob.clone(),
-            gk.key_id.clone(),
-        )
-    };
+    let (w, blob, reported_id) = wrapping_key_for_write(rc, bucket, key, choice).await?;
     let (envelope, data_key) = Envelope::seal_new(
         &w,
         &reported_id,
@@ -138,6 +117,37 @@ async fn make_object_keys(
     )
     .map_err(crypto_internal)?;
     Ok(WriteKeys { envelope, data_key })
+}
+
+/// The wrapping key of a new envelope, its KMS blob and the key id KMS reported.
+async fn wrapping_key_for_write(
+    rc: &RequestContext,
+    bucket: &str,
+    key: &str,
+    choice: &WriteChoice,
+) -> Result<(WrappingKey, Vec<u8>, String), S3Error> {
+    let keys = &rc.state.keys;
+    if choice.bucket_key {
+        let bk = keys
+            .key_for_write(bucket, &choice.kms_key_id)
+            .await
+            .map_err(kms_error)?;
+        Ok((
+            WrappingKey::from_bytes(*bk.plaintext),
+            bk.ciphertext_blob.clone(),
+            bk.kms_key_id.clone(),
+        ))
+    } else {
+        let gk = keys
+            .per_object_key(bucket, key, &choice.kms_key_id)
+            .await
+            .map_err(kms_error)?;
+        Ok((
+            WrappingKey::from_bytes(*gk.plaintext),
+            gk.ciphertext_blob.clone(),
+            gk.key_id.clone(),
+        ))
+    }
 }
 
 /// The data key of a stored object, after the envelope's commitment and MAC checked out
@@ -337,4 +347,53 @@ pub fn tampered(e: impl Into<crate::s3::error::BoxError>) -> S3Error {
 
 fn crypto_internal(e: impl Into<crate::s3::error::BoxError>) -> S3Error {
     S3Error::internal_error("We encountered an internal error. Please try again.").with_source(e)
+}
+
+/// The envelope a re-key gives an object's unchanged body at `bucket`/`key`: the same
+/// data key, wrapped under the key a PutObject with `headers` would use there (bucket
+/// policy plus the client's SSE headers), with a fresh salt. No object bytes move.
+pub async fn rewrap_object_key(
+    rc: &RequestContext,
+    source: &Envelope,
+    data_key: &DataKey,
+    bucket: &str,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<Envelope, S3Error> {
+    let choice = write_choice(rc, bucket, headers)?;
+    let result = async {
+        let (w, blob, reported_id) = wrapping_key_for_write(rc, bucket, key, &choice).await?;
+        source
+            .rewrap(
+                data_key,
+                &w,
+                &reported_id,
+                &blob,
+                choice.bucket_key,
+                bucket,
+                key,
+            )
+            .map_err(crypto_internal)
+    }
+    .await;
+    audit(
+        rc,
+        bucket,
+        key,
+        &choice.kms_key_id,
+        choice.bucket_key,
+        result.as_ref().ok(),
+        result.as_ref().err(),
+    );
+    result
+}
+
+/// The KMS key id and key path a PutObject with `headers` would use in `bucket`.
+pub fn write_target(
+    rc: &RequestContext,
+    bucket: &str,
+    headers: &HeaderMap,
+) -> Result<(String, bool), S3Error> {
+    let choice = write_choice(rc, bucket, headers)?;
+    Ok((choice.kms_key_id, choice.bucket_key))
 }

@@ -4,10 +4,13 @@
 //!
 //! Reads (GetObject, HeadObject) always go through the decrypting handlers, whatever the
 //! policy says today, so objects written under an earlier policy stay readable.
-//! Operations that would copy or expose ciphertext as if it were the object answer
-//! `501 NotImplemented` instead of passing through.
+//! Copies always go through [`copy`], which finds out from the source's HEAD whether
+//! anything needs re-keying, sealing or opening. Operations that would copy or expose
+//! ciphertext as if it were the object answer `501 NotImplemented` instead of passing
+//! through.
 
 pub mod bucket_encryption;
+pub mod copy;
 pub mod get;
 pub mod list;
 pub mod multipart;
@@ -74,9 +77,8 @@ pub async fn dispatch(
         }
         GetBucketEncryption => bucket_encryption::get(&rc),
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
-        CopyObject | UploadPartCopy if encrypting => {
-            Err(not_yet(rc.operation, "copies of encrypted objects"))
-        }
+        CopyObject => copy::copy_object(&rc, parts, body, verified).await,
+        UploadPartCopy => copy::upload_part_copy(&rc, parts, body, verified).await,
         PostObject if encrypting => Err(not_yet(
             rc.operation,
             "browser form uploads into encrypting buckets",
