@@ -111,6 +111,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         keys,
         size_cache: Arc::new(crate::s3::handlers::list::new_size_cache()),
+        layouts: Arc::new(crate::s3::handlers::get::layouts::new_layout_cache()),
         audit: crate::audit::AuditLog::from_config(&config.audit)
             .map_err(|e| StartError::Config(e.to_string()))?,
     });
