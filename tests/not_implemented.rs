@@ -14,7 +14,7 @@ const SCRIPT: &str = include_str!("common/object_surface.py");
 
 #[test]
 fn unimplemented_operations_answer_501_and_store_nothing() {
-    let backend = common::require!(Backend::ceph());
+    let backend = require!(Backend::ceph());
     let proxy = TestProxy::start(&backend, ProxyOptions::http());
     let env = ClientEnv::new(proxy.target());
     let direct = ClientEnv::new(backend.direct_target().expect("Ceph is reachable directly"));

@@ -66,10 +66,10 @@ fn check_backend(backend: Backend) {
 
 #[test]
 fn ranges_and_parts_read_back_on_ceph() {
-    check_backend(common::require!(Backend::ceph()));
+    check_backend(require!(Backend::ceph()));
 }
 
 #[test]
 fn ranges_and_parts_read_back_on_embedded() {
-    check_backend(common::require!(Backend::embedded()));
+    check_backend(require!(Backend::embedded()));
 }
