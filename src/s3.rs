@@ -1,6 +1,7 @@
 //! The S3 protocol surface: operation names and routing ([`op`]), errors as S3 XML
 //! ([`error`]), header names ([`headers`]) and the request handlers.
 
+pub mod checksum_meta;
 pub mod encryption;
 pub mod error;
 pub mod handlers;

@@ -123,6 +123,7 @@ pub async fn build_state(config: Config) -> Result<Built, StartError> {
         metrics,
         keys,
         size_cache: Arc::new(crate::s3::handlers::list::new_size_cache()),
+        layouts: Arc::new(crate::s3::handlers::get::layouts::new_layout_cache()),
         audit: crate::audit::AuditLog::from_config(&config.audit)
             .map_err(|e| StartError::Config(e.to_string()))?,
     });

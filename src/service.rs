@@ -32,6 +32,8 @@ pub struct AppState {
     pub keys: Arc<BucketKeyCache>,
     /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
     pub size_cache: Arc<SizeCache>,
+    /// Object layouts by (bucket, key, ETag) for `partNumber` reads.
+    pub layouts: Arc<crate::s3::handlers::get::layouts::LayoutCache>,
     /// One JSON line per object key operation, when enabled.
     pub audit: Option<AuditLog>,
 }

@@ -9,6 +9,7 @@
 //! ciphertext as if it were the object answer `501 NotImplemented` instead of passing
 //! through.
 
+pub mod attributes;
 pub mod bucket_encryption;
 pub mod copy;
 pub mod get;
@@ -57,9 +58,9 @@ pub async fn dispatch(
         .param("uploadId")
         .is_some_and(|id| id.starts_with("sg1."));
     match rc.operation {
-        GetObject | HeadObject if rc.target.has_param("partNumber") && encrypting => {
-            Err(not_yet(rc.operation, "partNumber reads"))
-        }
+        // Reads decrypt whatever the policy says today, parts included.
+        GetObject if rc.target.has_param("partNumber") => get::part::get_part(&rc, parts).await,
+        HeadObject if rc.target.has_param("partNumber") => get::part::head_part(&rc, parts).await,
         GetObject => get::get_object(&rc, parts).await,
         HeadObject => get::head_object(&rc, parts).await,
         PutObject if encrypting => put::put_object(&rc, parts, body, verified).await,
@@ -83,10 +84,8 @@ pub async fn dispatch(
             rc.operation,
             "browser form uploads into encrypting buckets",
         )),
-        GetObjectAttributes if encrypting => Err(not_yet(
-            rc.operation,
-            "object attributes of encrypted objects",
-        )),
+        // Whatever the policy says today: older objects may be encrypted.
+        GetObjectAttributes => attributes::get_object_attributes(&rc, parts, body, verified).await,
         SelectObjectContent | WriteGetObjectResponse => {
             Err(not_yet(rc.operation, "this operation over encrypted data"))
         }

@@ -202,6 +202,8 @@ pub fn classify(method: &Method, t: &Target, headers: &HeaderMap) -> Operation {
             Method::DELETE if t.query.is_empty() => DeleteBucket,
             Method::DELETE => DeleteBucketSubresource,
             Method::POST if has("delete") => DeleteObjects,
+            // Object Lambda's answer path: `POST /WriteGetObjectResponse` with a route.
+            Method::POST if headers.contains_key("x-amz-request-route") => WriteGetObjectResponse,
             Method::POST if t.query.is_empty() => PostObject,
             _ => Unknown,
         };

@@ -362,6 +362,32 @@ impl ClientEnv {
         run_command(&mut cmd, &describe)
     }
 
+    /// Runs a test's own boto3 script (`source`, written to the temp dir as `name`)
+    /// with `args`, with the boto3 helper importable beside it; panics with the full
+    /// output unless it exits 0, and returns its stdout.
+    pub fn run_python(&self, name: &str, source: &str, args: &[&str]) -> String {
+        let t = &self.target;
+        let script = self.dir.path().join(name);
+        std::fs::write(&script, source).expect("write test script");
+        let mut cmd = self.command(&tools().python);
+        cmd.env("SG_ENDPOINT", &t.endpoint)
+            .env("SG_ACCESS_KEY", &t.access_key)
+            .env("SG_SECRET_KEY", &t.secret_key)
+            .arg(&script)
+            .args(args);
+        if let Some(ca) = t.ca_cert.as_deref() {
+            cmd.env("SG_CA_BUNDLE", ca);
+        }
+        let describe = format!("python3 {name} {}", args.join(" "));
+        let out = run_command(&mut cmd, &describe);
+        assert!(
+            out.success,
+            "`{describe}` failed against {}\nstdout:\n{}\nstderr:\n{}",
+            t.endpoint, out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
     /// `aws s3api head-object`: (ContentLength, ETag without quotes).
     pub fn head(&self, bucket: &str, key: &str) -> (u64, String) {
         let out = self.run(

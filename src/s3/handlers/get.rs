@@ -19,13 +19,17 @@ use super::passthrough::{copy_forwardable, internal, relay_response, send};
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::crypto::{
-    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN,
+    DataKey, DecryptBody, DecryptPlan, Envelope, ObjectLayout, PART_HEADER_LEN, PartHeader,
     object_plaintext_len, parse_part_header, plan_range,
 };
+use crate::s3::checksum_meta::{StoredChecksum, checksum_mode_enabled};
 use crate::s3::encryption::{self, add_sse_headers, envelope_of, hide_from_client, tampered};
 use crate::s3::error::S3Error;
 use crate::s3::range::{self, ByteRange};
 use crate::upstream::sign::canonical_query;
+
+pub mod layouts;
+pub mod part;
 
 /// Conditional headers that apply to the client's read.
 const CONDITIONALS: &[header::HeaderName] = &[
@@ -52,10 +56,17 @@ pub async fn head_object(
         out.headers_mut()
             .insert(header::CONTENT_LENGTH, plain.into());
     }
-    // Hide first: the SSE headers added next describe the envelope, not the backend.
+    // Read the stored checksum, then hide every stored header: the SSE headers added
+    // next describe the envelope, not the backend.
+    let checksum = StoredChecksum::from_headers(out.headers());
     hide_from_client(out.headers_mut());
     if out.status().is_success() {
         add_sse_headers(out.headers_mut(), &envelope);
+        if checksum_mode_enabled(&parts.headers)
+            && let Some(c) = checksum
+        {
+            c.add_to(out.headers_mut());
+        }
     }
     Ok(out)
 }
@@ -114,6 +125,12 @@ async fn get_whole(
     out.headers_mut().remove(header::CONTENT_RANGE);
     hide_from_client(out.headers_mut());
     add_sse_headers(out.headers_mut(), &envelope);
+    // S3 returns the object's checksum on whole-object reads only.
+    if checksum_mode_enabled(&parts.headers)
+        && let Some(c) = StoredChecksum::from_headers(&head.headers)
+    {
+        c.add_to(out.headers_mut());
+    }
     Ok(out)
 }
 
@@ -151,26 +168,10 @@ async fn get_range(
         hide_from_client(out.headers_mut());
         return Ok(out);
     }
-    let cipher_len =
-        total_size(&head.headers).ok_or_else(|| tampered("backend sent no object size"))?;
-    let etag = head
-        .headers
-        .get(header::ETAG)
-        .cloned()
-        .ok_or_else(|| tampered("backend sent no ETag"))?;
-    let prefix = read_prefix(incoming, PART_HEADER_LEN as usize).await?;
-    let header_bytes: [u8; 32] = prefix
-        .get(..32)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| tampered("object shorter than its part header"))?;
-    let part1 = parse_part_header(&header_bytes).map_err(tampered)?;
-    let parts_count = etag_parts(&head.headers);
-    let layout =
-        ObjectLayout::from_ciphertext(cipher_len, parts_count, envelope.segment_size(), &part1)
-            .map_err(tampered)?;
-    let total = layout.total_plain_len;
+    let probed = Probed::from_probe(rc, &head.headers, envelope, incoming).await?;
+    let total = probed.layout.total_plain_len;
     let (start, end) = match range::resolve(Some(client_range), total) {
-        ByteRange::Whole => return get_whole(rc, &parts, Some(&etag)).await,
+        ByteRange::Whole => return get_whole(rc, &parts, Some(&probed.etag)).await,
         ByteRange::Unsatisfiable => {
             return Err(
                 S3Error::invalid_range("The requested range is not satisfiable")
@@ -183,18 +184,89 @@ async fn get_range(
         }
         ByteRange::Part { start, end } => (start, end),
     };
-    let plan = plan_range(&layout, start, end)
+    serve_range(rc, &parts, &probed, start, end).await
+}
+
+/// What the first read of a ranged GET learned: enough to plan any plaintext range.
+pub(crate) struct Probed {
+    pub envelope: Envelope,
+    pub layout: ObjectLayout,
+    pub etag: HeaderValue,
+    /// Part 1's header, when it was read (the probe reads it; a cached layout does not).
+    pub part1: Option<PartHeader>,
+}
+
+impl Probed {
+    /// From the answer to `bytes=0-31`: total size, ETag and part 1's header. The
+    /// layout goes into the cache for later `partNumber` HEADs.
+    pub(crate) async fn from_probe(
+        rc: &RequestContext,
+        headers: &HeaderMap,
+        envelope: Envelope,
+        incoming: Incoming,
+    ) -> Result<Probed, S3Error> {
+        let cipher_len =
+            total_size(headers).ok_or_else(|| tampered("backend sent no object size"))?;
+        let etag = headers
+            .get(header::ETAG)
+            .cloned()
+            .ok_or_else(|| tampered("backend sent no ETag"))?;
+        let prefix = read_prefix(incoming, PART_HEADER_LEN as usize).await?;
+        let header_bytes: [u8; 32] = prefix
+            .get(..32)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| tampered("object shorter than its part header"))?;
+        let part1 = parse_part_header(&header_bytes).map_err(tampered)?;
+        let layout = ObjectLayout::from_ciphertext(
+            cipher_len,
+            etag_parts(headers),
+            envelope.segment_size(),
+            &part1,
+        )
+        .map_err(tampered)?;
+        if let (Ok((bucket, key)), Ok(tag)) = (rc.target.bucket_and_key(), etag.to_str()) {
+            rc.state
+                .layouts
+                .insert(layouts::cache_key(bucket, key, tag), layout)
+                .await;
+        }
+        Ok(Probed {
+            envelope,
+            layout,
+            etag,
+            part1: Some(part1),
+        })
+    }
+}
+
+/// Serves plaintext bytes `start..=end` (already clamped to the object) as a 206,
+/// fetching only the segments they need, pinned to the probed ETag.
+pub(crate) async fn serve_range(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    probed: &Probed,
+    start: u64,
+    end: u64,
+) -> Result<Response<BoxBody>, S3Error> {
+    let Probed {
+        envelope,
+        layout,
+        etag,
+        part1,
+    } = probed;
+    let total = layout.total_plain_len;
+    let plan = plan_range(layout, start, end)
         .ok_or_else(|| S3Error::invalid_range("The requested range is not satisfiable"))?;
     let first_header = match plan.header_range {
         None => None,
-        Some(_) if plan.first_part == 1 => Some(part1),
+        Some(_) if plan.first_part == 1 && part1.is_some() => *part1,
         Some((a, b)) => {
             let resp = fetch(
                 rc,
-                &parts,
+                parts,
                 http::Method::GET,
                 Some(format!("bytes={a}-{b}")),
-                Some(&etag),
+                Some(etag),
             )
             .await?;
             let resp = expect_partial(resp)?;
@@ -206,17 +278,17 @@ async fn get_range(
             Some(parse_part_header(&hb).map_err(tampered)?)
         }
     };
-    let data_key = open_key(rc, &envelope).await?;
-    let decrypt_plan = DecryptPlan::range(&layout, &plan, first_header).map_err(tampered)?;
+    let data_key = open_key(rc, envelope).await?;
+    let decrypt_plan = DecryptPlan::range(layout, &plan, first_header).map_err(tampered)?;
     let resp = fetch(
         rc,
-        &parts,
+        parts,
         http::Method::GET,
         Some(format!(
             "bytes={}-{}",
             plan.cipher_start, plan.cipher_end_inclusive
         )),
-        Some(&etag),
+        Some(etag),
     )
     .await?;
     let resp = expect_partial(resp)?;
@@ -238,24 +310,46 @@ async fn get_range(
         HeaderValue::from_str(&content_range).map_err(internal)?,
     );
     hide_from_client(out.headers_mut());
-    add_sse_headers(out.headers_mut(), &envelope);
+    add_sse_headers(out.headers_mut(), envelope);
     Ok(out)
 }
 
 /// One backend read: the client's headers but Range (replaced by `range`), with the
-/// client's conditions unless pinned to an ETag.
-async fn fetch(
+/// client's conditions unless pinned to an ETag. `partNumber` is dropped: the proxy
+/// answers it from the layout.
+pub(crate) async fn fetch(
     rc: &RequestContext,
     parts: &http::request::Parts,
     method: http::Method,
     range: Option<String>,
     pinned_etag: Option<&HeaderValue>,
 ) -> Result<Response<Incoming>, S3Error> {
+    fetch_query(rc, parts, method, range, pinned_etag, false).await
+}
+
+/// The client's read as it is, `partNumber` included: for objects the proxy did not
+/// encrypt, whose parts the backend knows.
+async fn fetch_keeping_part_number(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    method: http::Method,
+) -> Result<Response<Incoming>, S3Error> {
+    fetch_query(rc, parts, method, None, None, true).await
+}
+
+async fn fetch_query(
+    rc: &RequestContext,
+    parts: &http::request::Parts,
+    method: http::Method,
+    range: Option<String>,
+    pinned_etag: Option<&HeaderValue>,
+    keep_part_number: bool,
+) -> Result<Response<Incoming>, S3Error> {
     let t = &rc.target;
     let query: Vec<(String, Option<String>)> =
         crate::upstream::sign::parse_query(parts.uri.query().unwrap_or(""))
             .into_iter()
-            .filter(|(k, _)| k != "partNumber")
+            .filter(|(k, _)| (keep_part_number || k != "partNumber") && k != "attributes")
             .collect();
     let (uri, host) = rc
         .state
@@ -276,6 +370,8 @@ async fn fetch(
     headers.remove("x-amz-checksum-mode");
     if let Some(r) = range {
         headers.insert(header::RANGE, HeaderValue::from_str(&r).map_err(internal)?);
+    } else if keep_part_number && let Some(r) = parts.headers.get(header::RANGE) {
+        headers.insert(header::RANGE, r.clone());
     }
     if let Some(etag) = pinned_etag {
         for c in CONDITIONALS {
@@ -331,7 +427,7 @@ async fn open_key(rc: &RequestContext, envelope: &Envelope) -> Result<DataKey, S
 }
 
 /// Objects without an envelope: served as they are where the policy allows it.
-fn plaintext_answer(
+pub(crate) fn plaintext_answer(
     rc: &RequestContext,
     mut out: Response<BoxBody>,
 ) -> Result<Response<BoxBody>, S3Error> {
@@ -354,7 +450,7 @@ fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-fn content_length(h: &HeaderMap) -> Option<u64> {
+pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
     h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 

@@ -178,7 +178,7 @@ pub async fn upload_part(
         &envelope,
         part_number,
         len,
-        None,
+        &[],
     )
     .await?;
     if out.status().is_success() {

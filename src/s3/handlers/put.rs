@@ -12,6 +12,7 @@ use super::passthrough::{build_upstream_request, relay_response, send, verified_
 use crate::auth::Verified;
 use crate::body::{self, BoxBody};
 use crate::crypto::{DataKey, EncryptBody, Envelope, part_ciphertext_len};
+use crate::s3::checksum_meta::{StoredChecksum, X_AMZ_META_CHECKSUM};
 use crate::s3::encryption::{self, add_sse_headers, hide_from_client, strip_for_encrypted_write};
 use crate::s3::error::S3Error;
 use crate::s3::headers::X_AMZ_META_ENVELOPE;
@@ -33,6 +34,17 @@ pub async fn put_object(
     let keys = encryption::new_object_keys(rc, bucket, key, &parts.headers).await?;
     let envelope_value =
         HeaderValue::from_str(&keys.envelope.encode()).map_err(super::passthrough::internal)?;
+    let mut metadata = vec![(X_AMZ_META_ENVELOPE, envelope_value)];
+    // The client's checksum, once the verifying body has checked it, is the object's
+    // plaintext checksum: keep it for reads with x-amz-checksum-mode.
+    if let Some(c) = StoredChecksum::declared(
+        &parts.headers,
+        verified.body.checksum_algorithm(),
+        verified.body.checksum_in_trailer(),
+    ) && let Ok(v) = HeaderValue::from_str(&c.encode())
+    {
+        metadata.push((X_AMZ_META_CHECKSUM, v));
+    }
     let mut resp = send_sealed(
         rc,
         &parts,
@@ -42,7 +54,7 @@ pub async fn put_object(
         &keys.envelope,
         1,
         len,
-        Some(envelope_value),
+        &metadata,
     )
     .await?;
     if resp.status().is_success() {
@@ -78,7 +90,7 @@ pub async fn send_sealed(
     envelope: &Envelope,
     part_number: u32,
     len: u64,
-    envelope_header: Option<HeaderValue>,
+    metadata: &[(&'static str, HeaderValue)],
 ) -> Result<Response<BoxBody>, S3Error> {
     let segment_size = envelope.segment_size();
     let (plain, outcome) = verified_body(rc, incoming, verified.body);
@@ -86,8 +98,8 @@ pub async fn send_sealed(
     let cipher_len = part_ciphertext_len(len, segment_size);
     let mut req = build_upstream_request(rc, parts, Some(cipher_len), body::boxed(sealed))?;
     strip_for_encrypted_write(req.headers_mut());
-    if let Some(v) = envelope_header {
-        req.headers_mut().insert(X_AMZ_META_ENVELOPE, v);
+    for (name, value) in metadata {
+        req.headers_mut().insert(*name, value.clone());
     }
     let resp = send(rc, req, &outcome).await?;
     if resp.status().is_success() && !resp.headers().contains_key(http::header::ETAG) {

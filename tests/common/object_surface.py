@@ -1,0 +1,376 @@
+# Driven by tests/object_surface.rs and tests/not_implemented.rs: one scenario per run
+# against the endpoint in SG_ENDPOINT (the proxy), each step checked here; any failure
+# exits non-zero with a message naming the step. `raw` requests are signed with
+# botocore's own SigV4 signer, so the proxy sees exactly what an SDK would send.
+#
+# usage: object_surface.py SCENARIO BUCKET [ARGS...]
+import base64
+import hashlib
+import json
+import os
+import sys
+import zlib
+
+import boto3
+import urllib3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+MIB = 1024 * 1024
+ENDPOINT = os.environ["SG_ENDPOINT"]
+
+
+def client(validate=True, **extra):
+    return boto3.client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        aws_access_key_id=os.environ["SG_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["SG_SECRET_KEY"],
+        region_name="us-east-1",
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1, "mode": "standard"},
+            parameter_validation=validate,
+            **extra,
+        ),
+    )
+
+
+def fail(msg):
+    sys.exit(f"FAIL: {msg}")
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def expect_error(step, fn, code, status):
+    try:
+        r = fn()
+    except ClientError as e:
+        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
+        check(got == (code, status), f"{step}: got {got}, want {(code, status)}")
+        return e.response
+    fail(f"{step}: succeeded ({r.get('ResponseMetadata', {}).get('HTTPStatusCode')}), want {code}")
+
+
+def raw(method, path, query="", headers=None, body=b""):
+    """A SigV4-signed request built by hand: (status, headers, body)."""
+    url = f"{ENDPOINT}{path}" + (f"?{query}" if query else "")
+    req = AWSRequest(method=method, url=url, data=body, headers=headers or {})
+    creds = Credentials(os.environ["SG_ACCESS_KEY"], os.environ["SG_SECRET_KEY"])
+    S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+    prepared = req.prepare()
+    r = urllib3.PoolManager().request(
+        method, prepared.url, body=body, headers=dict(prepared.headers), retries=False
+    )
+    return r.status, r.headers, r.data
+
+
+def b64(raw_bytes):
+    return base64.b64encode(raw_bytes).decode()
+
+
+# CRC32C and CRC64NVME: botocore computes them only with awscrt, which the test machines
+# do not install, so the values are computed here (table-driven, reflected CRCs).
+def _table(poly, bits):
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _table(0x82F63B78, 32)
+_CRC64NVME = _table(0x9A6C9329AC4BC9B5, 64)
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return (c ^ 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def crc64nvme(data):
+    c = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        c = _CRC64NVME[(c ^ b) & 0xFF] ^ (c >> 8)
+    return (c ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+
+
+assert crc32c(b"123456789").hex() == "e3069283"
+assert crc64nvme(b"123456789").hex() == "ae8b14860a799888"
+
+DIGESTS = {
+    "CRC32": lambda d: zlib.crc32(d).to_bytes(4, "big"),
+    "CRC32C": crc32c,
+    "CRC64NVME": crc64nvme,
+    "SHA1": lambda d: hashlib.sha1(d).digest(),
+    "SHA256": lambda d: hashlib.sha256(d).digest(),
+}
+# Computed by the SDK itself where botocore can (no awscrt needed).
+SDK_COMPUTES = {"CRC32", "SHA1", "SHA256"}
+
+
+def part_edges(bucket):
+    s3 = client(validate=False)
+    data = os.urandom(100_000)
+    etag = s3.put_object(Bucket=bucket, Key="single", Body=data)["ETag"]
+    for what, r in (
+        ("get", s3.get_object(Bucket=bucket, Key="single", PartNumber=1)),
+        ("head", s3.head_object(Bucket=bucket, Key="single", PartNumber=1)),
+    ):
+        check(r["ResponseMetadata"]["HTTPStatusCode"] == 206, f"{what} part 1 status")
+        check(r["ContentLength"] == len(data), f"{what} part 1 length {r['ContentLength']}")
+        check(r.get("ContentRange") == f"bytes 0-{len(data) - 1}/{len(data)}", f"{what} part 1 range")
+        check("PartsCount" not in r, f"{what} part 1 of a single PUT has a PartsCount")
+        check(r["ETag"] == etag, f"{what} part 1 ETag {r['ETag']} != {etag}")
+    body = s3.get_object(Bucket=bucket, Key="single", PartNumber=1)["Body"].read()
+    check(body == data, "part 1 of a single PUT is not the object")
+    expect_error("part 2 of a single PUT", lambda: s3.get_object(Bucket=bucket, Key="single", PartNumber=2), "InvalidPartNumber", 416)
+    for n in (0, 10001):
+        expect_error(f"partNumber={n}", lambda: s3.get_object(Bucket=bucket, Key="single", PartNumber=n), "InvalidArgument", 400)
+    expect_error("partNumber and Range", lambda: s3.get_object(Bucket=bucket, Key="single", PartNumber=1, Range="bytes=0-9"), "InvalidRequest", 400)
+    status, _, text = raw("GET", f"/{bucket}/single", "partNumber=abc")
+    check(status == 400 and b"<Code>InvalidArgument</Code>" in text, f"partNumber=abc: {status} {text[:300]}")
+    check(b"Part number must be an integer between 1 and 10000, inclusive" in text, "partNumber=abc message")
+    status, _, _ = raw("HEAD", f"/{bucket}/missing", "partNumber=1")
+    check(status == 404, f"HEAD partNumber of a missing key: {status}")
+    expect_error("part of a missing key", lambda: s3.get_object(Bucket=bucket, Key="missing", PartNumber=1), "NoSuchKey", 404)
+    s3.delete_object(Bucket=bucket, Key="single")
+
+
+def multipart(s3, bucket, key, sizes, algorithm=None, complete_extra=None, create_extra=None):
+    data = os.urandom(sum(sizes))
+    up = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, **({"ChecksumAlgorithm": algorithm} if algorithm else {}), **(create_extra or {})
+    )
+    done, off = [], 0
+    for n, size in enumerate(sizes, start=1):
+        chunk = data[off : off + size]
+        off += size
+        args = {}
+        if algorithm:
+            args[f"Checksum{algorithm}"] = b64(DIGESTS[algorithm](chunk))
+        r = s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=chunk, **args)
+        part = {"PartNumber": n, "ETag": r["ETag"]}
+        if algorithm:
+            check(r.get(f"Checksum{algorithm}") == args[f"Checksum{algorithm}"], f"part {n} {algorithm} not echoed: {r}")
+            part[f"Checksum{algorithm}"] = args[f"Checksum{algorithm}"]
+        done.append(part)
+    r = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": done}, **(complete_extra or {})
+    )
+    return data, r, up["UploadId"], done
+
+
+def attributes(bucket):
+    s3 = client()
+    everything = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    data = os.urandom(300_000)
+    put = s3.put_object(Bucket=bucket, Key="single", Body=data, ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=everything)
+    check(a["ObjectSize"] == len(data), f"ObjectSize {a['ObjectSize']} != {len(data)}")
+    check(a["ETag"] == put["ETag"].strip('"'), f"ETag {a['ETag']} != {put['ETag']}")
+    check(a.get("StorageClass") == "STANDARD", f"StorageClass {a.get('StorageClass')}")
+    check("ObjectParts" not in a, "a single PUT has ObjectParts")
+    want = b64(hashlib.sha256(data).digest())
+    check(a.get("Checksum", {}).get("ChecksumSHA256") == want, f"Checksum {a.get('Checksum')} != {want}")
+    check("LastModified" in a, "no Last-Modified")
+    only = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ObjectSize"])
+    check(only["ObjectSize"] == len(data) and "ETag" not in only, f"ObjectSize only: {only}")
+
+    sizes = [5 * MIB, 5 * MIB, 1234]
+    data, done, _, _ = multipart(s3, bucket, "mp", sizes)
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=everything, MaxParts=2)
+    check(a["ObjectSize"] == sum(sizes), f"multipart ObjectSize {a['ObjectSize']}")
+    check(a["ETag"] == done["ETag"].strip('"'), f"multipart ETag {a['ETag']}")
+    check("Checksum" not in a, f"multipart object shows a checksum: {a.get('Checksum')}")
+    p = a["ObjectParts"]
+    check(p["TotalPartsCount"] == 3, f"TotalPartsCount {p}")
+    check(p["IsTruncated"] is True and p["NextPartNumberMarker"] == 2, f"first page {p}")
+    check([x["Size"] for x in p["Parts"]] == sizes[:2], f"first page sizes {p['Parts']}")
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], PartNumberMarker=2)
+    p = a["ObjectParts"]
+    check(p["IsTruncated"] is False, f"second page {p}")
+    check([(x["PartNumber"], x["Size"]) for x in p["Parts"]] == [(3, 1234)], f"second page parts {p['Parts']}")
+    expect_error("attributes of a missing key", lambda: s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"]), "NoSuchKey", 404)
+    status, _, text = raw("GET", f"/{bucket}/single", "attributes", {"x-amz-object-attributes": "ETag,Bogus"})
+    check(status == 400 and b"InvalidArgument" in text, f"unknown attribute: {status} {text[:200]}")
+    for k in ("single", "mp"):
+        s3.delete_object(Bucket=bucket, Key=k)
+
+
+def checksums(bucket):
+    s3 = client()
+    data = os.urandom(200_000)
+    for alg, digest in DIGESTS.items():
+        key = f"sum-{alg}"
+        want = b64(digest(data))
+        if alg in SDK_COMPUTES:
+            put = s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm=alg)
+        else:
+            put = s3.put_object(Bucket=bucket, Key=key, Body=data, **{f"Checksum{alg}": want})
+        check(put.get(f"Checksum{alg}") == want, f"{alg}: PUT echoed {put.get(f'Checksum{alg}')} != {want}")
+        for what, r in (
+            ("get", s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")),
+            ("head", s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")),
+        ):
+            check(r.get(f"Checksum{alg}") == want, f"{alg} {what}: {r.get(f'Checksum{alg}')} != {want}")
+            others = [k for k in r if k.startswith("Checksum") and k not in (f"Checksum{alg}", "ChecksumType")]
+            check(not others, f"{alg} {what}: other checksums {others}")
+            check(r.get("ChecksumType") == "FULL_OBJECT", f"{alg} {what}: ChecksumType {r.get('ChecksumType')}")
+        r = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        check(r["Body"].read() == data, f"{alg}: body differs")
+        r = s3.get_object(Bucket=bucket, Key=key, Range="bytes=10-99", ChecksumMode="ENABLED")
+        check(not [k for k in r if k.startswith("Checksum")], f"{alg}: a range read carries a checksum")
+        r = s3.get_object(Bucket=bucket, Key=key)
+        check(not [k for k in r if k.startswith("Checksum")], f"{alg}: checksum without checksum mode")
+        # A wrong value is refused and nothing is stored.
+        bad = b64(digest(data[1:]))
+        expect_error(
+            f"{alg}: wrong checksum",
+            lambda: s3.put_object(Bucket=bucket, Key=key + "-bad", Body=data, **{f"Checksum{alg}": bad}),
+            "BadDigest",
+            400,
+        )
+        expect_error(f"{alg}: wrong checksum stored something", lambda: s3.head_object(Bucket=bucket, Key=key + "-bad"), "404", 404)
+
+        # Multipart: every part's checksum is verified on its plaintext.
+        mp_key = f"mp-{alg}"
+        mp_data, _, _, _ = multipart(s3, bucket, mp_key, [5 * MIB, 4321], algorithm=alg)
+        r = s3.get_object(Bucket=bucket, Key=mp_key, ChecksumMode="ENABLED")
+        check(r["Body"].read() == mp_data, f"{alg}: multipart body differs")
+        check(not [k for k in r if k.startswith("Checksum") and k != "ChecksumType"], f"{alg}: multipart object returned a backend checksum {r}")
+        up = s3.create_multipart_upload(Bucket=bucket, Key=mp_key + "-bad", ChecksumAlgorithm=alg)
+        expect_error(
+            f"{alg}: wrong part checksum",
+            lambda: s3.upload_part(Bucket=bucket, Key=mp_key + "-bad", UploadId=up["UploadId"], PartNumber=1, Body=mp_data[:1000], **{f"Checksum{alg}": bad}),
+            "BadDigest",
+            400,
+        )
+        s3.abort_multipart_upload(Bucket=bucket, Key=mp_key + "-bad", UploadId=up["UploadId"])
+        for k in (key, mp_key):
+            s3.delete_object(Bucket=bucket, Key=k)
+    # Content-MD5 is checked on the plaintext too.
+    md5 = b64(hashlib.md5(data).digest())
+    s3.put_object(Bucket=bucket, Key="md5", Body=data, ContentMD5=md5)
+    check(s3.get_object(Bucket=bucket, Key="md5")["Body"].read() == data, "Content-MD5 object differs")
+    expect_error("wrong Content-MD5", lambda: s3.put_object(Bucket=bucket, Key="md5-bad", Body=data, ContentMD5=b64(hashlib.md5(b"x").digest())), "BadDigest", 400)
+    s3.delete_object(Bucket=bucket, Key="md5")
+
+
+def conditional(bucket):
+    s3 = client()
+    first = s3.put_object(Bucket=bucket, Key="c", Body=b"first")
+    expect_error("If-None-Match * on an existing key", lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"second", IfNoneMatch="*"), "PreconditionFailed", 412)
+    check(s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"first", "the refused write replaced the object")
+    s3.put_object(Bucket=bucket, Key="c-new", Body=b"new", IfNoneMatch="*")
+    check(s3.get_object(Bucket=bucket, Key="c-new")["Body"].read() == b"new", "If-None-Match * on a new key")
+    expect_error("If-Match with another ETag", lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"third", IfMatch='"0123456789abcdef0123456789abcdef"'), "PreconditionFailed", 412)
+    s3.put_object(Bucket=bucket, Key="c", Body=b"fourth", IfMatch=first["ETag"])
+    check(s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"fourth", "If-Match with the ETag")
+    # CompleteMultipartUpload with If-None-Match * onto an existing key.
+    expect_error(
+        "complete with If-None-Match *",
+        lambda: multipart(s3, bucket, "c", [5 * MIB, 10], complete_extra={"IfNoneMatch": "*"}),
+        "PreconditionFailed",
+        412,
+    )
+    check(s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"fourth", "the refused completion replaced the object")
+    mp_data, _, _, _ = multipart(s3, bucket, "c-mp", [5 * MIB, 10], complete_extra={"IfNoneMatch": "*"})
+    check(s3.get_object(Bucket=bucket, Key="c-mp")["Body"].read() == mp_data, "complete with If-None-Match * on a new key")
+    for k in ("c", "c-new", "c-mp"):
+        s3.delete_object(Bucket=bucket, Key=k)
+    for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+
+
+def tagging(bucket):
+    s3 = client()
+    data = os.urandom(70_000)
+    s3.put_object(Bucket=bucket, Key="t", Body=data, Tagging="team=blue&tier=1")
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]}
+    check(tags == {"team": "blue", "tier": "1"}, f"tags {tags}")
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]}
+    check(tags == {"k": "v"}, f"tags after put {tags}")
+    check(s3.get_object(Bucket=bucket, Key="t")["Body"].read() == data, "tagged object differs")
+    s3.delete_object_tagging(Bucket=bucket, Key="t")
+    check(s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [], "tags after delete")
+    keys = ["t", "d1", "d2/x"]
+    for k in keys[1:]:
+        s3.put_object(Bucket=bucket, Key=k, Body=os.urandom(1000))
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys + ["never-was"]]})
+    deleted = sorted(d["Key"] for d in r.get("Deleted", []))
+    check(deleted == sorted(keys + ["never-was"]), f"DeleteObjects deleted {deleted}, errors {r.get('Errors')}")
+    left = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    check(left == [], f"objects left after DeleteObjects: {[o['Key'] for o in left]}")
+
+
+def not_implemented(bucket):
+    """Every operation still answered 501: each signed like an SDK would, each must be
+    `501 NotImplemented` XML. The keys it would have written are printed for the Rust
+    side to look for on the backend."""
+    s3 = client()
+    s3.put_object(Bucket=bucket, Key="csv", Body=b"a,b\n1,2\n")
+    out = {}
+    # SelectObjectContent over an encrypted object: S3 Select would run on ciphertext.
+    resp = expect_error(
+        "SelectObjectContent",
+        lambda: s3.select_object_content(
+            Bucket=bucket,
+            Key="csv",
+            Expression="select * from s3object",
+            ExpressionType="SQL",
+            InputSerialization={"CSV": {}},
+            OutputSerialization={"CSV": {}},
+        ),
+        "NotImplemented",
+        501,
+    )
+    out["SelectObjectContent"] = resp["Error"]["Message"]
+    # WriteGetObjectResponse (Object Lambda): would store a client-supplied body as is.
+    status, _, text = raw(
+        "POST",
+        "/WriteGetObjectResponse",
+        headers={"x-amz-request-route": "route", "x-amz-request-token": "token"},
+        body=b"plaintext that must not be stored",
+    )
+    check(status == 501 and b"<Code>NotImplemented</Code>" in text, f"WriteGetObjectResponse: {status} {text[:300]}")
+    out["WriteGetObjectResponse"] = "501"
+    # PostObject (browser form upload) into an encrypting bucket: not built yet; it
+    # must not reach the backend, which would store the file in plaintext.
+    boundary = "sealgateboundary7d1"
+    form = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nposted\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+        f"Content-Type: text/plain\r\n\r\nplaintext that must not be stored\r\n--{boundary}--\r\n"
+    ).encode()
+    status, _, text = raw(
+        "POST", f"/{bucket}", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, body=form
+    )
+    check(status == 501 and b"<Code>NotImplemented</Code>" in text, f"PostObject: {status} {text[:300]}")
+    out["PostObject"] = "501"
+    print(json.dumps(out))
+
+
+SCENARIOS = {
+    "part-edges": part_edges,
+    "attributes": attributes,
+    "checksums": checksums,
+    "conditional": conditional,
+    "tagging": tagging,
+    "not-implemented": not_implemented,
+}
+
+if __name__ == "__main__":
+    SCENARIOS[sys.argv[1]](*sys.argv[2:])
