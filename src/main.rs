@@ -1,4 +1,5 @@
-//! Entry point: parse the command line, load config, set up logging, run.
+//! Entry point: parse the command line, load config, set up logging, run the proxy or
+//! hand an operator tool to [`sealgate::cli::run_tool`].
 
 use std::process::ExitCode;
 
@@ -11,15 +12,14 @@ fn main() -> ExitCode {
     let config = match Config::load_from_process(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
+            if matches!(cli.command, Some(Command::CheckConfig(_))) {
+                println!("FAIL  config               {e}");
+            }
             eprintln!("sealgate: invalid configuration: {e}");
             return ExitCode::from(2);
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => {
-            println!("configuration is valid");
-            ExitCode::SUCCESS
-        }
         Command::Rewrap(args) => {
             init_tracing(&config);
             sealgate::cli::rewrap::main(config, args)
@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        tool => sealgate::cli::run_tool(tool, config),
     }
 }
 
