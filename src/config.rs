@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection may wait with neither a byte read nor a byte written while
+    /// a read or write is pending: a request body that stalls this long gets 400
+    /// `RequestTimeout`, a client that stops reading its response loses the connection.
+    pub stall_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -194,6 +198,12 @@ pub struct LimitsConfig {
     pub max_chunk_bytes: usize,
     /// Most simultaneous client connections.
     pub max_connections: usize,
+    /// Requests a second one client address may make (token bucket); 0 = no limit.
+    /// Over the limit: 503 `SlowDown`.
+    pub requests_per_second_per_client: u32,
+    /// Requests a client may make at once above the steady rate (the bucket's size);
+    /// values below `requests_per_second_per_client` mean one second's worth.
+    pub request_burst_per_client: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -232,6 +242,7 @@ impl Default for ServerConfig {
             virtual_host_domains: Vec::new(),
             header_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            stall_timeout_secs: 60,
         }
     }
 }
@@ -309,6 +320,8 @@ impl Default for LimitsConfig {
             max_xml_body_bytes: 2 * 1024 * 1024,
             max_chunk_bytes: 16 * 1024 * 1024,
             max_connections: 4096,
+            requests_per_second_per_client: 0,
+            request_burst_per_client: 0,
         }
     }
 }
@@ -392,6 +405,9 @@ impl Config {
                 "server.http_listen",
                 "only meaningful with server.tls_cert (HTTPS on server.listen)",
             ));
+        }
+        if s.stall_timeout_secs == 0 {
+            return Err(invalid("server.stall_timeout_secs", "must be at least 1"));
         }
         if s.header_timeout_secs == 0 {
             return Err(invalid("server.header_timeout_secs", "must be at least 1"));

@@ -5,6 +5,7 @@
 //! lets in-flight requests finish within the grace period, then closes what is left.
 
 pub mod admin;
+pub mod limits;
 pub mod listener;
 pub mod tls;
 

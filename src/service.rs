@@ -230,6 +230,29 @@ pub fn error_response(
     resp
 }
 
+/// The answer to a request the listener's gate refused before it reached [`handle`]
+/// (URL too long, over the client's rate): counted like any other request.
+pub fn refuse<B>(state: &AppState, err: S3Error, req: &Request<B>) -> Response<BoxBody> {
+    let request_id = new_request_id();
+    let mut resp = error_response(
+        &state.metrics,
+        err,
+        &request_id,
+        req.uri().path(),
+        req.method(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(X_AMZ_REQUEST_ID, v.clone());
+        resp.headers_mut().insert(X_AMZ_ID_2, v);
+    }
+    state
+        .metrics
+        .requests
+        .with_label_values(&["Refused", resp.status().as_str()])
+        .inc();
+    resp
+}
+
 fn new_request_id() -> String {
     let bytes: [u8; 8] = rand::rng().random();
     hex::encode_upper(bytes)

@@ -292,8 +292,13 @@ where
                 Poll::Ready(None) => *this.inner_done = true,
                 Poll::Ready(Some(Err(e))) => {
                     *this.finished = true;
-                    this.outcome.set_error(AuthError::BodyRead);
-                    return Poll::Ready(Some(Err(e.into())));
+                    let e: BoxError = e.into();
+                    this.outcome.set_error(if timed_out(&*e) {
+                        AuthError::BodyStalled
+                    } else {
+                        AuthError::BodyRead
+                    });
+                    return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
                     // HTTP-level trailers are not part of the payload; dropped.
@@ -334,6 +339,21 @@ fn fail(
     *finished = true;
     outcome.set_error(e.clone());
     Poll::Ready(Some(Err(Box::new(e))))
+}
+
+/// True when the transport gave up on a silent client: the listener's stall timeout
+/// surfaces as an `io::ErrorKind::TimedOut` somewhere in the error's source chain.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

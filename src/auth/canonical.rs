@@ -184,6 +184,9 @@ impl CanonicalRequest<'_> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

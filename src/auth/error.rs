@@ -92,6 +92,11 @@ pub enum AuthError {
     /// The client's body could not be read (disconnect, transport error).
     #[error("The request body terminated unexpectedly")]
     BodyRead,
+    /// The client stopped sending its body for longer than `server.stall_timeout_secs`.
+    #[error(
+        "Your socket connection to the server was not read from or written to within the timeout period."
+    )]
+    BodyStalled,
 }
 
 impl AuthError {
@@ -116,6 +121,7 @@ impl AuthError {
             MissingDecodedLength => "MissingContentLength",
             IncompleteBody | BodyRead => "IncompleteBody",
             ChunkTooLarge => "EntityTooLarge",
+            BodyStalled => "RequestTimeout",
         }
     }
 
@@ -147,7 +153,7 @@ impl AuthError {
             InvalidContentMd5 | ContentMd5Mismatch | ChecksumMismatch(_) | ChecksumMalformed(_)
             | ChecksumRequest(_) => "checksum",
             MissingDecodedLength | IncompleteBody | ChunkMalformed(_) | ChunkTooLarge
-            | BodyRead => "body",
+            | BodyRead | BodyStalled => "body",
         }
     }
 }

@@ -69,6 +69,9 @@ pub fn resolve(header: Option<&str>, size: u64) -> ByteRange {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

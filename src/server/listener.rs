@@ -1,5 +1,7 @@
 //! Accept loops: connection limit, TLS handshake (with its own deadline), HTTP/1.1 with
-//! a header-read timeout against slow clients, and graceful draining on shutdown.
+//! a header-read timeout and a socket stall timeout against slow clients, the request
+//! gate of [`super::limits`] (URL length, rate per client), and graceful draining on
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use super::limits::{RequestGate, StallTimeout};
 use crate::service::{self, AppState};
 
 /// Serves S3 on `listener` until `stopped` turns true, then drains.
@@ -24,6 +27,8 @@ pub async fn serve_s3(
     let graceful = GracefulShutdown::new();
     let cfg = state.config.clone();
     let header_timeout = Duration::from_secs(cfg.server.header_timeout_secs);
+    let stall = Duration::from_secs(cfg.server.stall_timeout_secs);
+    let gate = Arc::new(RequestGate::new(&cfg));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -51,10 +56,22 @@ pub async fn serve_s3(
         let _ = socket.set_nodelay(true);
         let open = OpenConnection::new(state.metrics.connections_open.clone());
         let state = state.clone();
-        let svc = service_fn(move |req| service::handle(state.clone(), req));
+        let gate = gate.clone();
+        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let state = state.clone();
+            let refused = gate.admit(remote.ip(), &req).err();
+            async move {
+                match refused {
+                    None => service::handle(state, req).await,
+                    Some(err) => Ok(service::refuse(&state, err, &req)),
+                }
+            }
+        });
         match &tls {
             None => {
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(socket), svc));
+                let conn = graceful.watch(
+                    http.serve_connection(StallTimeout::new(TokioIo::new(socket), stall), svc),
+                );
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -79,7 +96,9 @@ pub async fn serve_s3(
                                 return;
                             }
                         };
-                    let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), svc));
+                    let conn = watcher.watch(
+                        http.serve_connection(StallTimeout::new(TokioIo::new(stream), stall), svc),
+                    );
                     if let Err(e) = conn.await {
                         tracing::debug!(%remote, error = %e, "connection ended with an error");
                     }

@@ -11,6 +11,7 @@
 
 mod backend;
 mod clients;
+pub mod fault_proxy;
 mod files;
 mod process;
 mod proxy;

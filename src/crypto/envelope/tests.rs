@@ -200,7 +200,17 @@ fn debug_shows_no_salt_or_mac() {
     assert!(s.contains("bucket_key_id") && !s.contains("salt") && !s.contains("mac"));
 }
 
+fn config() -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 1000;
+    }
+    c
+}
+
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn decode_never_panics_on_arbitrary_text(s in ".{0,1400}") {
         let _ = Envelope::decode(&s);
