@@ -56,12 +56,17 @@ CEPH_ENDPOINT=${SEALGATE_CONFORMANCE_CEPH_ENDPOINT:?set with SEALGATE_CONFORMANC
 export CEPH_CONF="$SEALGATE_CONFORMANCE_CEPH_DIR/ceph.conf"
 [ -f "$CEPH_CONF" ] || { echo "no ceph.conf in $SEALGATE_CONFORMANCE_CEPH_DIR" >&2; exit 1; }
 
-# The suite's "main" and "alt" users (idempotent: an existing user is kept).
+# The suite's "main" and "alt" users (idempotent: an existing user is kept). A pass
+# deletes its buckets only when its session ends, and through the proxy every bucket
+# is created by the main user, so Ceph's default limit of 1000 buckets per user is far
+# too low for two passes at once.
 make_user() {
   local uid=$1 ak=$2 sk=$3
-  radosgw-admin user info --uid="$uid" >/dev/null 2>&1 && return 0
-  radosgw-admin user create --uid="$uid" --display-name="$uid" --email="$uid@example.com" \
-    --access-key="$ak" --secret-key="$sk" >/dev/null
+  if ! radosgw-admin user info --uid="$uid" >/dev/null 2>&1; then
+    radosgw-admin user create --uid="$uid" --display-name="$uid" --email="$uid@example.com" \
+      --access-key="$ak" --secret-key="$sk" >/dev/null
+  fi
+  radosgw-admin user modify --uid="$uid" --max-buckets=100000 >/dev/null
 }
 make_user s3tmain "$MAIN_AK" "$MAIN_SK"
 make_user s3talt "$ALT_AK" "$ALT_SK"
