@@ -8,7 +8,8 @@
 #                                         the full set (e.g. `--lib auth::`)
 # Env: SEALGATE_SKIP_INSTALL=1 skips install-test-deps.sh; SEALGATE_KEEP_TEST_DIR=1
 # keeps the backends' state and logs; SEALGATE_TEST_TARGET=direct runs the client
-# matrix against the backends without the proxy (proves the matrix itself).
+# matrix against the backends without the proxy (proves the matrix itself);
+# SEALGATE_CONFORMANCE=1 adds the S3 conformance comparison (scripts/conformance.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -83,5 +84,13 @@ if [ $# -eq 0 ]; then
   # error, RSS and descriptors flat (bounds in scripts/soak.sh).
   say "running: soak for ${SEALGATE_SOAK_SECS:-300} s"
   ./scripts/soak.sh "${SEALGATE_SOAK_SECS:-300}"
+fi
+if [ "${SEALGATE_CONFORMANCE:-0}" = 1 ]; then
+  # The S3 conformance suite directly and through the proxy (~25 min on 2 cores, so
+  # opt-in; docs/CONFORMANCE.md). Fails on an unexplained object-operation difference.
+  say "running: scripts/conformance.sh against this run's Ceph RGW"
+  # target/debug/sealgate was built with the integration tests above.
+  SEALGATE_CONFORMANCE_CEPH_DIR="$WORK/ceph" SEALGATE_CONFORMANCE_CEPH_ENDPOINT="$SEALGATE_TEST_CEPH_ENDPOINT" \
+    scripts/conformance.sh "$WORK/conformance"
 fi
 say "all tests passed"
