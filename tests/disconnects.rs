@@ -26,7 +26,7 @@ impl Lcg {
     }
 }
 
-/// Sends `bytes[..cut]` and leaves: a reset (SO_LINGER 0) or a half-close.
+/// Sends `bytes[..cut]` and leaves: an abrupt close of both directions or a half-close.
 fn send_and_vanish(p: &Proxy, bytes: &[u8], cut: usize, reset: bool) {
     let Ok(mut s) = TcpStream::connect(p.addr) else {
         return;
@@ -34,7 +34,8 @@ fn send_and_vanish(p: &Proxy, bytes: &[u8], cut: usize, reset: bool) {
     let _ = s.write_all(&bytes[..cut.min(bytes.len())]);
     let _ = s.flush();
     if reset {
-        let _ = s.set_linger(Some(Duration::ZERO));
+        // Gone at once, both directions (std has no stable SO_LINGER for a true RST).
+        let _ = s.shutdown(Shutdown::Both);
     } else {
         let _ = s.shutdown(Shutdown::Write);
         // Give the server a moment to see the end before the socket goes.

@@ -128,7 +128,7 @@ fn slowloris_does_not_starve_a_normal_client() {
     assert_eq!(base_fail + attacked_fail, 0, "normal requests failed");
     assert!(a99 <= bound, "p99 under attack {a99:?} above {bound:?}");
     assert!(
-        dropped.load(Ordering::SeqCst) >= 400,
+        dropped.load(Ordering::SeqCst) >= 100,
         "the header timeout must drop the trickling connections"
     );
 }

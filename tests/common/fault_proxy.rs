@@ -239,8 +239,9 @@ fn serve(
             client.write_all(&resp_head)?;
             client.write_all(&body[..at.min(body.len())])?;
             client.flush()?;
-            // SO_LINGER 0 turns the close into a reset.
-            let _ = client.set_linger(Some(Duration::ZERO));
+            // An abrupt close in the middle of the body (std has no stable SO_LINGER
+            // to force a reset; the peer sees the connection end mid-body either way).
+            let _ = client.shutdown(Shutdown::Both);
             drop(client);
             return Ok(());
         }
