@@ -13,7 +13,9 @@
 //!   CompleteMultipartUpload;
 //! - tagging and DeleteObjects.
 //!
-//! Backends: Ceph RGW 16.2 and the embedded one run every scenario; moto adds tagging.
+//! Backends: Ceph RGW 16.2 and the embedded one run every scenario but tagging, which
+//! runs on Ceph and moto (s3s-fs has none). Ceph RGW 16.2 refuses `If-Match` on PUT even
+//! with the current ETag (without the proxy too), so that one step is skipped there.
 
 mod common;
 
@@ -28,7 +30,11 @@ fn run(backend: Option<Backend>, scenario: &str) {
     let env = ClientEnv::new(proxy.target());
     let bucket = unique_bucket(&format!("surface-{scenario}"));
     env.run(Client::AwsCli, &["s3", "mb", &format!("s3://{bucket}")]);
-    env.run_python("object_surface.py", SCRIPT, &[scenario, &bucket]);
+    env.run_python(
+        "object_surface.py",
+        SCRIPT,
+        &[scenario, &bucket, backend.name()],
+    );
     env.run(
         Client::AwsCli,
         &["s3", "rb", "--force", &format!("s3://{bucket}")],
@@ -74,7 +80,8 @@ fn conditional_writes_give_412() {
 
 #[test]
 fn tagging_and_delete_objects() {
-    for b in all_backends().into_iter().chain([Backend::moto()]) {
+    // The embedded backend (s3s-fs) has no object tagging.
+    for b in [Backend::ceph(), Backend::moto()] {
         run(b, "tagging");
     }
 }

@@ -177,6 +177,11 @@ pub async fn get_object_attributes(
     let page = PartPage::parse(&parts.headers)?;
     let head = get::fetch(rc, &parts, http::Method::HEAD, None, None).await?;
     let Some(envelope) = envelope_of(head.headers())? else {
+        if !head.status().is_success() {
+            // Missing or refused: S3's error, without asking a backend that may not
+            // know GetObjectAttributes (s3s-fs answers 501).
+            return Err(head_error(head.status()));
+        }
         drop(head);
         // Not ours: the backend's own answer is the truth about a plaintext object.
         let out = passthrough::passthrough(rc, parts, incoming, verified).await?;
