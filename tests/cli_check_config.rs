@@ -37,13 +37,13 @@ fn check_config(config: &Path, extra: &[&str]) -> Outcome {
 
 /// The FAIL line of `check`, asserting there is exactly one.
 fn fail_line<'a>(o: &'a Outcome, check: &str) -> &'a str {
-    let lines: Vec<&str> = o
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("FAIL"))
-        .collect();
+    let lines: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert_eq!(lines.len(), 1, "one FAIL line expected:\n{}", o.stdout);
-    assert!(lines[0].contains(check), "FAIL is not about {check}: {}", lines[0]);
+    assert!(
+        lines[0].contains(check),
+        "FAIL is not about {check}: {}",
+        lines[0]
+    );
     lines[0]
 }
 
@@ -141,7 +141,10 @@ fn unresolvable_backend_host_fails() {
     let o = check_config(&f, &[]);
     assert_eq!(o.code, 1);
     let line = fail_line(&o, "backend reachable");
-    assert!(line.contains("cannot resolve no-such-host.invalid"), "{line}");
+    assert!(
+        line.contains("cannot resolve no-such-host.invalid"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -216,12 +219,19 @@ fn missing_kms_key_fails_and_an_existing_one_passes() {
     let o = check_config(&s.config(&moto_kms_section(&endpoint, missing)), &[]);
     assert_eq!(o.code, 1);
     let line = fail_line(&o, "kms keys");
-    assert!(line.contains(&format!("KMS key not found: {missing}")), "{line}");
+    assert!(
+        line.contains(&format!("KMS key not found: {missing}")),
+        "{line}"
+    );
 
     let key_id = create_moto_key(&endpoint);
     let o = check_config(&s.config(&moto_kms_section(&endpoint, &key_id)), &[]);
     assert_eq!(o.code, 0, "{}", o.stdout);
-    assert!(o.stdout.contains(&format!("usable: {key_id}")), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("usable: {key_id}")),
+        "{}",
+        o.stdout
+    );
 }
 
 fn create_moto_key(endpoint: &str) -> String {
@@ -286,11 +296,7 @@ fn unreadable_master_key_fails() {
     // A key file of the wrong size.
     let short = s.path("short.key");
     std::fs::write(&short, b"too short").unwrap();
-    std::fs::set_permissions(
-        &short,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(&short, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let o = check_config(
         &s.config(&format!(
             "[kms]\nmaster_key_file = {:?}\n",
@@ -299,7 +305,11 @@ fn unreadable_master_key_fails() {
         &[],
     );
     assert_eq!(o.code, 1);
-    assert!(fail_line(&o, "kms master key").contains("9 bytes"), "{}", o.stdout);
+    assert!(
+        fail_line(&o, "kms master key").contains("9 bytes"),
+        "{}",
+        o.stdout
+    );
 }
 
 fn tls_config(s: &Setup, cert: &Path, key: &Path) -> PathBuf {
@@ -319,7 +329,10 @@ fn invalid_tls_files_fail() {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        let (c, k) = (s.path(&format!("{name}.pem")), s.path(&format!("{name}.key")));
+        let (c, k) = (
+            s.path(&format!("{name}.pem")),
+            s.path(&format!("{name}.key")),
+        );
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
         (c, k)
@@ -336,11 +349,18 @@ fn invalid_tls_files_fail() {
     assert!(line.contains("invalid TLS files: server.tls_key"), "{line}");
 
     let garbage = s.path("garbage.pem");
-    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let o = check_config(&tls_config(&s, &garbage, &key_a), &[]);
     assert_eq!(o.code, 1);
     let line = fail_line(&o, "tls files");
-    assert!(line.contains("invalid TLS files: server.tls_cert"), "{line}");
+    assert!(
+        line.contains("invalid TLS files: server.tls_cert"),
+        "{line}"
+    );
 
     let empty = s.path("empty.pem");
     std::fs::write(&empty, "hello\n").unwrap();

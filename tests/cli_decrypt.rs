@@ -9,7 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, unique_bucket};
+use common::{
+    Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, unique_bucket,
+};
 
 /// Objects of every shape: (key, plaintext length). 6 MiB is two parts with the
 /// harness's 5 MiB aws CLI multipart threshold.
@@ -84,15 +86,29 @@ fn no_partial_files(dir: &Path) {
     assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
 }
 
-fn decrypt_from_backend(config: &Path, out_dir: &Path, bucket: &str, objects: &[(String, PathBuf)]) {
+fn decrypt_from_backend(
+    config: &Path,
+    out_dir: &Path,
+    bucket: &str,
+    objects: &[(String, PathBuf)],
+) {
     for (i, (key, plain)) in objects.iter().enumerate() {
         let out = out_dir.join(format!("from-backend-{i}"));
         let r = sealgate(
             config,
-            &["decrypt", &format!("s3://{bucket}/{key}"), "-o", out.to_str().unwrap()],
+            &[
+                "decrypt",
+                &format!("s3://{bucket}/{key}"),
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
         assert_eq!(r.code, 0, "{key}: {}", r.stderr);
-        assert_eq!(sha256_file(&out), sha256_file(plain), "{key}: decrypted bytes differ");
+        assert_eq!(
+            sha256_file(&out),
+            sha256_file(plain),
+            "{key}: decrypted bytes differ"
+        );
     }
 }
 
@@ -115,19 +131,40 @@ fn ceph_objects_decrypt_offline() {
         Client::AwsCli.get(&direct, &bucket, key, &raw);
         let head = direct.run(
             Client::AwsCli,
-            &["s3api", "head-object", "--bucket", &bucket, "--key", key, "--output", "json"],
+            &[
+                "s3api",
+                "head-object",
+                "--bucket",
+                &bucket,
+                "--key",
+                key,
+                "--output",
+                "json",
+            ],
         );
         let meta = direct.dir().join(format!("head-{i}.json"));
         std::fs::write(&meta, &head).unwrap();
         let out = out_dir.path().join(format!("from-raw-{i}"));
         let args = [
-            "decrypt", "--bucket", &bucket, "--key", key, "--input",
-            raw.to_str().unwrap(), "--metadata-from", meta.to_str().unwrap(),
-            "-o", out.to_str().unwrap(),
+            "decrypt",
+            "--bucket",
+            &bucket,
+            "--key",
+            key,
+            "--input",
+            raw.to_str().unwrap(),
+            "--metadata-from",
+            meta.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
         ];
         let r = sealgate(&config, &args);
         assert_eq!(r.code, 0, "{key}: {}", r.stderr);
-        assert_eq!(sha256_file(&out), sha256_file(plain), "{key}: raw decrypt differs");
+        assert_eq!(
+            sha256_file(&out),
+            sha256_file(plain),
+            "{key}: raw decrypt differs"
+        );
 
         if *key == "dir/segments.bin" || *key == "multipart.bin" {
             tamper_cases(&config, out_dir.path(), &bucket, key, &raw, &meta);
@@ -137,16 +174,29 @@ fn ceph_objects_decrypt_offline() {
             let out = out_dir.path().join("renamed");
             let r = sealgate(
                 &config,
-                &["decrypt", "--bucket", &bucket, "--key", "other.txt", "--input",
-                  raw.to_str().unwrap(), "--metadata-from", meta.to_str().unwrap(),
-                  "-o", out.to_str().unwrap()],
+                &[
+                    "decrypt",
+                    "--bucket",
+                    &bucket,
+                    "--key",
+                    "other.txt",
+                    "--input",
+                    raw.to_str().unwrap(),
+                    "--metadata-from",
+                    meta.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
             );
             assert_ne!(r.code, 0);
             assert!(!out.exists());
         }
     }
     no_partial_files(out_dir.path());
-    println!("ceph offline decrypt: {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "ceph offline decrypt: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// A flipped byte, a truncated copy and a wrong part count all fail without output.
@@ -163,8 +213,19 @@ fn tamper_cases(config: &Path, out_dir: &Path, bucket: &str, key: &str, raw: &Pa
         let out = out_dir.join("must-not-exist");
         let r = sealgate(
             config,
-            &["decrypt", "--bucket", bucket, "--key", key, "--input", input.to_str().unwrap(),
-              "--metadata-from", meta.to_str().unwrap(), "-o", out.to_str().unwrap()],
+            &[
+                "decrypt",
+                "--bucket",
+                bucket,
+                "--key",
+                key,
+                "--input",
+                input.to_str().unwrap(),
+                "--metadata-from",
+                meta.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
         assert_ne!(r.code, 0, "{key}: {what} decrypted");
         assert!(!out.exists(), "{key}: {what} left an output file");
@@ -173,8 +234,21 @@ fn tamper_cases(config: &Path, out_dir: &Path, bucket: &str, key: &str, raw: &Pa
     let out = out_dir.join("must-not-exist");
     let r = sealgate(
         config,
-        &["decrypt", "--bucket", bucket, "--key", key, "--input", raw.to_str().unwrap(),
-          "--metadata-from", meta.to_str().unwrap(), "--parts", "3", "-o", out.to_str().unwrap()],
+        &[
+            "decrypt",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            "--input",
+            raw.to_str().unwrap(),
+            "--metadata-from",
+            meta.to_str().unwrap(),
+            "--parts",
+            "3",
+            "-o",
+            out.to_str().unwrap(),
+        ],
     );
     assert_ne!(r.code, 0, "{key}: a wrong --parts decrypted");
     assert!(!out.exists());
@@ -193,7 +267,11 @@ fn embedded_objects_decrypt_offline_and_on_disk_tampering_fails() {
     decrypt_from_backend(&config, out_dir.path(), &bucket, &objects);
 
     // The embedded backend keeps each object as a file: flip one byte on disk.
-    let on_disk = proxy.dir().join("embedded/objects").join(&bucket).join("dir/segments.bin");
+    let on_disk = proxy
+        .dir()
+        .join("embedded/objects")
+        .join(&bucket)
+        .join("dir/segments.bin");
     let mut bytes = std::fs::read(&on_disk).unwrap();
     let i = bytes.len() - 100;
     bytes[i] ^= 0x80;
@@ -201,7 +279,12 @@ fn embedded_objects_decrypt_offline_and_on_disk_tampering_fails() {
     let out = out_dir.path().join("tampered");
     let r = sealgate(
         &config,
-        &["decrypt", &format!("s3://{bucket}/dir/segments.bin"), "-o", out.to_str().unwrap()],
+        &[
+            "decrypt",
+            &format!("s3://{bucket}/dir/segments.bin"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
     );
     assert_ne!(r.code, 0, "a tampered object decrypted");
     assert!(r.stderr.contains("decryption failed"), "{}", r.stderr);
@@ -212,8 +295,16 @@ fn embedded_objects_decrypt_offline_and_on_disk_tampering_fails() {
     let existing = out_dir.path().join("from-backend-0");
     let r = sealgate(
         &config,
-        &["decrypt", &format!("s3://{bucket}/small.txt"), "-o", existing.to_str().unwrap()],
+        &[
+            "decrypt",
+            &format!("s3://{bucket}/small.txt"),
+            "-o",
+            existing.to_str().unwrap(),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    println!("embedded offline decrypt: {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "embedded offline decrypt: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 }

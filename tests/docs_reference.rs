@@ -80,7 +80,11 @@ fn configuration_reference_matches_the_example() {
     );
     for (key, value) in &example {
         let row = &documented[key];
-        assert_eq!(row.len(), 5, "{key}: a row has key, type, default, env, meaning");
+        assert_eq!(
+            row.len(),
+            5,
+            "{key}: a row has key, type, default, env, meaning"
+        );
         let default = &row[2];
         match value {
             Some(v) => assert_eq!(default, v, "{key}: default differs from the example"),
@@ -103,9 +107,18 @@ fn documented_environment_variables_really_configure() {
     let c = sealgate::config::Config::load(
         None,
         vec![
-            ("SEALGATE_KMS__BUCKET_KEY_TTL_SECS".to_string(), "42".to_string()),
-            ("SEALGATE_ENCRYPTION__DEFAULT__SEGMENT_SIZE".to_string(), "4096".to_string()),
-            ("SEALGATE_ENCRYPTION__BUCKETS__LOGS__ENCRYPT".to_string(), "false".to_string()),
+            (
+                "SEALGATE_KMS__BUCKET_KEY_TTL_SECS".to_string(),
+                "42".to_string(),
+            ),
+            (
+                "SEALGATE_ENCRYPTION__DEFAULT__SEGMENT_SIZE".to_string(),
+                "4096".to_string(),
+            ),
+            (
+                "SEALGATE_ENCRYPTION__BUCKETS__LOGS__ENCRYPT".to_string(),
+                "false".to_string(),
+            ),
             ("SEALGATE_LOG__FORMAT".to_string(), "json".to_string()),
         ],
     )
@@ -194,21 +207,34 @@ fn metrics_reference_matches_a_live_proxy() {
         .keys()
         .filter(|n| !documented.contains_key(*n))
         .collect();
-    assert!(undocumented.is_empty(), "exported but not in OPERATIONS.md: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "exported but not in OPERATIONS.md: {undocumented:?}"
+    );
     let missing: Vec<_> = documented
         .keys()
         .filter(|n| !exported.contains_key(*n))
         .collect();
-    assert!(missing.is_empty(), "documented but not on /metrics: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "documented but not on /metrics: {missing:?}"
+    );
 
     for (name, row) in &documented {
         assert_eq!(&row[1], &exported[name], "{name}: documented type");
         let doc_labels: BTreeSet<String> = if row[2] == "—" {
             BTreeSet::new()
         } else {
-            row[2].split(", ").map(|l| l.trim_matches('`').to_string()).collect()
+            row[2]
+                .split(", ")
+                .map(|l| l.trim_matches('`').to_string())
+                .collect()
         };
-        assert_eq!(doc_labels, exported_labels(&text, name), "{name}: documented labels");
+        assert_eq!(
+            doc_labels,
+            exported_labels(&text, name),
+            "{name}: documented labels"
+        );
     }
     // The README walkthrough's metric moved: the second PUT and the GET hit the cache.
     assert!(proxy.metric_sum("sealgate_kms_calls_saved_total", &[]) >= 2.0);

@@ -59,7 +59,13 @@ impl Check {
 
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:<5} {:<20} {}", self.status.label(), self.name, self.detail)
+        write!(
+            f,
+            "{:<5} {:<20} {}",
+            self.status.label(),
+            self.name,
+            self.detail
+        )
     }
 }
 
@@ -107,7 +113,11 @@ fn check_tls(config: &Config) -> Check {
         notes.push(format!("backend CA {}", ca.display()));
     }
     if notes.is_empty() {
-        Check::new(NAME, Status::Ok, "none configured (S3 listener speaks plain HTTP)")
+        Check::new(
+            NAME,
+            Status::Ok,
+            "none configured (S3 listener speaks plain HTTP)",
+        )
     } else {
         Check::new(NAME, Status::Ok, notes.join(", "))
     }
@@ -125,7 +135,11 @@ async fn check_backend(config: &Config, offline: bool) -> Vec<Check> {
         };
         return vec![
             Check::new(REACH, Status::Ok, detail),
-            Check::new(CREDS, Status::Ok, "embedded backend (generated credentials)"),
+            Check::new(
+                CREDS,
+                Status::Ok,
+                "embedded backend (generated credentials)",
+            ),
         ];
     };
     if offline {
@@ -224,7 +238,10 @@ pub async fn probe_endpoint(
     let host = uri.host().ok_or("no host in the URL")?.to_string();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let bare_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let addrs: Vec<_> =
         match tokio::time::timeout(timeout, tokio::net::lookup_host((bare_host.as_str(), port)))
             .await
@@ -250,8 +267,8 @@ pub async fn probe_endpoint(
         }
     };
     if https {
-        let tls = crate::upstream::client::tls_client_config(ca_bundle)
-            .map_err(|e| e.to_string())?;
+        let tls =
+            crate::upstream::client::tls_client_config(ca_bundle).map_err(|e| e.to_string())?;
         let name = rustls::pki_types::ServerName::try_from(bare_host.clone())
             .map_err(|e| format!("{host}: {e}"))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
@@ -352,7 +369,11 @@ async fn check_aws_kms(config: &Config, offline: bool) -> Vec<Check> {
 pub fn configured_key_ids(config: &Config) -> BTreeSet<String> {
     std::iter::once(&config.encryption.default)
         .chain(config.encryption.buckets.values())
-        .map(|p| p.kms_key_id.clone().unwrap_or_else(|| config.kms.key_id.clone()))
+        .map(|p| {
+            p.kms_key_id
+                .clone()
+                .unwrap_or_else(|| config.kms.key_id.clone())
+        })
         .collect()
 }
 
@@ -370,11 +391,7 @@ async fn describe_keys(kms: &dyn Kms, ids: &BTreeSet<String>) -> Check {
                 );
             }
             Err(KmsError::NotFound(m)) => {
-                return Check::new(
-                    KEYS,
-                    Status::Fail,
-                    format!("KMS key not found: {id} ({m})"),
-                );
+                return Check::new(KEYS, Status::Fail, format!("KMS key not found: {id} ({m})"));
             }
             Err(KmsError::AccessDenied(m)) => {
                 return Check::new(
@@ -403,7 +420,11 @@ mod tests {
         std::fs::write(&file, b"x").unwrap();
         let c = check_master_key(&file.join("master.key"));
         assert_eq!(c.status, Status::Fail);
-        assert!(c.detail.starts_with("unreadable master key: "), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("unreadable master key: "),
+            "{}",
+            c.detail
+        );
         assert!(c.detail.contains("is not a directory"), "{}", c.detail);
     }
 

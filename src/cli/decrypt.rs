@@ -56,7 +56,10 @@ pub fn parse_metadata(text: &str) -> Result<ObjectMeta, ToolError> {
             .ok_or_else(missing)?;
         return Ok(ObjectMeta {
             envelope: Envelope::decode(envelope)?,
-            etag: json.get("ETag").and_then(|v| v.as_str()).map(str::to_string),
+            etag: json
+                .get("ETag")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
         });
     }
     let mut envelope = None;
@@ -134,7 +137,8 @@ where
     } else {
         Progress::new("decrypt", Unit::Bytes, Some(plan.plain_len()))
     };
-    let result = write_plaintext(DecryptBody::new(ciphertext, dk, plan), &temp, &mut progress).await;
+    let result =
+        write_plaintext(DecryptBody::new(ciphertext, dk, plan), &temp, &mut progress).await;
     match result {
         Ok(()) => {
             tokio::fs::rename(&temp, output)
@@ -258,11 +262,7 @@ pub async fn run(config: &Config, args: &DecryptArgs) -> Result<(), ToolError> {
             let file = tokio::fs::File::open(input)
                 .await
                 .map_err(ToolError::io(input))?;
-            let cipher_len = file
-                .metadata()
-                .await
-                .map_err(ToolError::io(input))?
-                .len();
+            let cipher_len = file.metadata().await.map_err(ToolError::io(input))?.len();
             let plan = whole_plan(&meta, cipher_len, args.parts)?;
             let dk = keys::object_data_key(kms.as_ref(), bucket, key, &meta.envelope).await?;
             decrypt_to_file(file_body(file), dk, plan, &args.output, args.progress).await?
@@ -335,7 +335,8 @@ mod tests {
         };
         // One part of 10 plaintext bytes is 32 + 10 + 16 = 58 stored bytes.
         assert_eq!(whole_plan(&meta, 58, None).unwrap().plain_len(), 10);
-        assert!(whole_plan(&meta, 57, None).is_err());
+        // Shorter than one part header and one tag: no plaintext length fits.
+        assert!(whole_plan(&meta, 47, None).is_err());
         assert!(whole_plan(&meta, 58, Some(2)).is_err());
     }
 
@@ -343,6 +344,11 @@ mod tests {
     fn temp_file_sits_beside_the_output() {
         let t = temp_path(Path::new("/data/out.bin"));
         assert_eq!(t.parent(), Some(Path::new("/data")));
-        assert!(t.file_name().unwrap().to_string_lossy().starts_with(".out.bin.sealgate-partial-"));
+        assert!(
+            t.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".out.bin.sealgate-partial-")
+        );
     }
 }

@@ -77,7 +77,11 @@ pub fn report(
             customer_key: e.is_customer_key(),
             segment_size: e.segment_size(),
             parts,
-            part_size: if parts == 1 { plaintext_size } else { part1_len },
+            part_size: if parts == 1 {
+                plaintext_size
+            } else {
+                part1_len
+            },
             plaintext_size,
         }
     });
@@ -135,8 +139,8 @@ pub async fn run(config: &Config, args: &InspectArgs) -> Result<(), ToolError> {
     store.close().await;
     let report = result?;
     if args.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| ToolError::Other(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| ToolError::Other(e.to_string()))?;
         println!("{text}");
     } else {
         print!("{}", render_text(&report));
@@ -150,8 +154,7 @@ async fn inspect(store: &Store, bucket: &str, key: &str) -> Result<Report, ToolE
         .get(http::header::ETAG)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|e| parts_from_etag(e) > 1);
-    let part1_len = if multipart && headers.contains_key(crate::s3::headers::X_AMZ_META_ENVELOPE)
-    {
+    let part1_len = if multipart && headers.contains_key(crate::s3::headers::X_AMZ_META_ENVELOPE) {
         part1_plain_len(store, bucket, key).await.ok()
     } else {
         None

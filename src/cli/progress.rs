@@ -66,9 +66,7 @@ impl Progress {
     /// Adds `n` completed units and redraws if the last draw is old enough.
     pub fn advance(&mut self, n: u64) {
         self.done = self.done.saturating_add(n);
-        let due = self
-            .last_draw
-            .is_none_or(|t| t.elapsed() >= REDRAW_EVERY);
+        let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW_EVERY);
         if self.visible && due {
             self.draw(false);
         }
@@ -140,7 +138,10 @@ pub fn human_bytes(n: u64) -> String {
     // Shown with one decimal; f64 precision is ample for display.
     #[allow(clippy::cast_precision_loss)]
     let shown = value as f64 / 1024.0;
-    format!("{shown:.1} {}", UNITS.get(unit + 1).copied().unwrap_or("TiB"))
+    format!(
+        "{shown:.1} {}",
+        UNITS.get(unit + 1).copied().unwrap_or("TiB")
+    )
 }
 
 #[cfg(test)]
@@ -161,10 +162,17 @@ mod tests {
         let mut p = Progress::with_visibility("decrypt", Unit::Bytes, Some(2048), false);
         p.advance(1024);
         let line = p.render();
-        assert!(line.starts_with("decrypt:  50% 1.0 KiB / 2.0 KiB ("), "{line}");
+        assert!(
+            line.starts_with("decrypt:  50% 1.0 KiB / 2.0 KiB ("),
+            "{line}"
+        );
         let mut p = Progress::with_visibility("rewrap", Unit::Items, Some(3), false);
         p.advance(3);
-        assert!(p.render().starts_with("rewrap: 100% 3 / 3 ("), "{}", p.render());
+        assert!(
+            p.render().starts_with("rewrap: 100% 3 / 3 ("),
+            "{}",
+            p.render()
+        );
         assert_eq!(p.done(), 3);
     }
 

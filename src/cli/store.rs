@@ -53,7 +53,11 @@ impl Store {
                 let e = EmbeddedBackend::start(dir)
                     .await
                     .map_err(|e| ToolError::Backend(e.to_string()))?;
-                let (ep, a, s) = (e.endpoint.clone(), e.access_key.clone(), e.secret_key.clone());
+                let (ep, a, s) = (
+                    e.endpoint.clone(),
+                    e.access_key.clone(),
+                    e.secret_key.clone(),
+                );
                 (Some(e), ep, a, s)
             }
             Some(ep) => (
