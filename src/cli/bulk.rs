@@ -40,7 +40,13 @@ pub struct Summary {
 /// A context for one object operation of a bulk command: audit records name the
 /// command as identity and operation CopyObject (the commands copy objects onto
 /// themselves).
-pub fn context(state: &Arc<AppState>, command: &str, bucket: &str, key: &str, n: usize) -> RequestContext {
+pub fn context(
+    state: &Arc<AppState>,
+    command: &str,
+    bucket: &str,
+    key: &str,
+    n: usize,
+) -> RequestContext {
     RequestContext {
         state: state.clone(),
         request_id: format!("{command}-{n}"),

@@ -142,7 +142,16 @@ async fn multipart(
             tracing::warn!(request_id = %rc.request_id, error = %e, "aborting the backend copy upload failed");
         }
     }
-    let (etag, version_id) = result?;
+    let (mut etag, version_id) = result?;
+    if etag.trim_matches('"').is_empty() {
+        // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag element.
+        let at = ObjectRef {
+            version_id: None,
+            ..dst.clone()
+        };
+        etag = super::head_source(rc, &at).await?.etag_str().to_string();
+        etag = format!("\"{etag}\"");
+    }
     if parts_from_etag(&etag) != src.parts {
         // The backend must keep the part count or the copy cannot be read; say so now.
         return Err(tampered(format!(
