@@ -81,6 +81,10 @@ if [ $# -eq 0 ]; then
   PROPTEST_CASES=10000 cargo test --lib -- crypto::tests::seal_open_round_trips_for_any_length_and_segment_size \
     crypto::tests::ranges_decrypt_to_exactly_the_slice crypto::layout::tests::sizes_invert
 fi
+if [ $# -eq 0 ]; then
+  say "running: the conformance comparison's self-test"
+  python3 scripts/conformance/compare.py --self-test
+fi
 if [ "${SEALGATE_CONFORMANCE:-0}" = 1 ]; then
   # The S3 conformance suite directly and through the proxy (~25 min on 2 cores, so
   # opt-in; docs/CONFORMANCE.md). Fails on an unexplained object-operation difference.
