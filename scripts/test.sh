@@ -85,6 +85,10 @@ if [ $# -eq 0 ]; then
   say "running: soak for ${SEALGATE_SOAK_SECS:-300} s"
   ./scripts/soak.sh "${SEALGATE_SOAK_SECS:-300}"
 fi
+if [ $# -eq 0 ]; then
+  say "running: the conformance comparison's self-test"
+  python3 scripts/conformance/compare.py --self-test
+fi
 if [ "${SEALGATE_CONFORMANCE:-0}" = 1 ]; then
   # The S3 conformance suite directly and through the proxy (~25 min on 2 cores, so
   # opt-in; docs/CONFORMANCE.md). Fails on an unexplained object-operation difference.
