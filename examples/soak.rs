@@ -372,8 +372,11 @@ fn worker(id: usize, a: &Args, stop: &AtomicBool, stats: &Mutex<Stats>) {
                         .and_then(|s| s.split("</Size>").next())
                         .and_then(|s| s.parse::<usize>().ok());
                     if size != Some(*len) {
+                        // Reported apart: listed sizes lag behind overwrites today (a
+                        // known issue of the list size rewriting); data reads are what
+                        // must never mismatch. `--strict-list` counts them as failures.
                         local
-                            .mismatches
+                            .list_sizes
                             .push(format!("list: {k} size {size:?}, want {len}"));
                     }
                 }
