@@ -627,7 +627,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k45",
         signed(Req::new("PUT", "/../k45", &body)).raw(&host, true),
         400,
-        &["InvalidBucketName"],
+        &["InvalidBucketName", "InvalidURI"],
     );
     add(
         "key not valid UTF-8",

@@ -61,6 +61,13 @@ impl RequestGate {
             )
             .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
         }
+        if has_dot_segment(req.uri().path()) {
+            // Some backends (and the embedded one) resolve `..` in the path they are
+            // sent, so `/a/../b/k` signed for bucket `a` would land in bucket `b`.
+            return Err(S3Error::invalid_uri(
+                "Keys with '.' or '..' path segments are not accepted.",
+            ));
+        }
         if req
             .headers()
             .get_all(http::header::CONTENT_LENGTH)
@@ -93,6 +100,17 @@ impl RequestGate {
         }
         Ok(())
     }
+}
+
+/// True when a `/`-separated segment of the path, percent-decoded, is `.` or `..`.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(seg).collect();
+        decoded == b"." || decoded == b".."
+    }) || percent_encoding::percent_decode_str(path)
+        .collect::<Vec<u8>>()
+        .split(|b| *b == b'/')
+        .any(|seg| seg == b"." || seg == b"..")
 }
 
 /// POSTs whose body is an XML document the proxy or backend parses whole:
@@ -387,6 +405,16 @@ mod tests {
             }
         })
         .await
+    }
+
+    #[test]
+    fn dot_segments_are_refused() {
+        for p in ["/b/../c/k", "/b/%2e%2e/k", "/b/..%2Fc", "/b/./k", "/.."] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/b/k", "/b/a..b", "/b/.hidden", "/b/k..", "/b/"] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
     }
 
     #[test]
