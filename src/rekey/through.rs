@@ -36,7 +36,13 @@ pub async fn encrypt(
     let cipher_len = part_ciphertext_len(src.plain_len, segment_size);
     let mut headers = with_envelope(dest_headers, &keys.envelope)?;
     if let Some(etag) = write_if_match {
-        headers.insert(header::IF_MATCH, etag.clone());
+        // Unquoted: Ceph RGW compares a write's If-Match with its stored ETag as raw
+        // text (a quoted value never matches); AWS S3 accepts either form.
+        let bare = etag.to_str().unwrap_or_default().trim_matches('"');
+        headers.insert(
+            header::IF_MATCH,
+            HeaderValue::from_str(bare).map_err(crate::s3::handlers::passthrough::internal)?,
+        );
     }
     let body = count_copy_bytes(rc, "written", crate::body::boxed(sealed));
     let req = backend_request(
