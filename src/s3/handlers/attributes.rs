@@ -138,9 +138,8 @@ pub fn response_xml(attrs: &Attributes<'_>, wanted: Wanted, page: PartPage) -> S
             "<PartsCount>{}</PartsCount><PartNumberMarker>{}</PartNumberMarker><MaxParts>{}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
             layout.parts, page.marker, page.max_parts
         );
-        if truncated {
-            let _ = write!(x, "<NextPartNumberMarker>{last}</NextPartNumberMarker>");
-        } else if first <= last {
+        // The last part listed on this page, as S3 gives it (none on an empty page).
+        if first <= last {
             let _ = write!(x, "<NextPartNumberMarker>{last}</NextPartNumberMarker>");
         }
         for n in first..=last {
