@@ -1,134 +1,310 @@
 #!/usr/bin/env bash
-# End-to-end benchmark on loopback: the backend directly against sealgate in front of
-# it (the release binary, encryption on and off), for two backends:
-#   embedded: s3s-fs 0.14.1 standalone (scripts/backends/s3s-fs.sh) against sealgate's
-#             embedded mode (the same s3s-fs in-process);
-#   ceph:     Ceph RGW 16.2 (scripts/backends/ceph-rgw.sh) against sealgate -> RGW.
-# Workloads (benches/e2e/load.rs, SigV4, TCP_NODELAY): large-object PUT and GET
-# throughput (64 MiB x 8, 4 in flight; --large-mib 1024 for 1 GiB x 2, 1 in flight) and
-# 4 KiB PUT and GET requests per second with p50/p99 latency (16 in flight).
-# Prints a Markdown table with proxy/direct ratios and writes JSON.
+# End-to-end benchmark on loopback: one workload set against four targets per backend,
+#   direct     the backend itself;
+#   nginx      nginx 1.22 as a plain streaming reverse proxy in front of it
+#              (proxy_request_buffering off, proxy_buffering off, HTTP/1.1 keep-alive
+#              upstream pool; scripts/install-bench-deps.sh installs it);
+#   plain      sealgate in front of it, encryption off (verify, re-sign, stream);
+#   encrypted  sealgate in front of it, encrypting (the default policy);
+# and two backends:
+#   embedded   s3s-fs 0.14.1 standalone (the S3 implementation sealgate embeds);
+#   ceph       Ceph RGW 16.2 (the one test.sh started when SEALGATE_TEST_CEPH_* is
+#              set, else a private one under the work directory).
+# Workloads (benches/e2e/load.rs, SigV4, TCP_NODELAY, keep-alive): 64 MiB and 1 GiB
+# PUT and GET at concurrency 1 and 8, a multipart upload of 1 GiB in 8 MiB parts,
+# ranged 1 MiB GETs in a large object, 4 KiB PUT and GET at concurrency 16 and 64.
+# For nginx and sealgate it also records the proxy process's CPU seconds (utime +
+# stime from /proc/PID/stat, nginx: all workers) and peak RSS (VmHWM, reset through
+# /proc/PID/clear_refs before every workload) per workload, and finishes with a memory
+# run: 64 concurrent transfers of one large object through encrypting sealgate.
+# Writes OUT/e2e.jsonl (raw), OUT/e2e.json, OUT/e2e.md (Markdown tables, also on
+# stdout) and OUT/e2e.svg (chart).
 #
-#   benches/e2e.sh [--large-mib 64|1024] [--small-count N] [--backends "embedded ceph"]
-#                  [--out target/e2e-bench.json]
-# Bounded in time: every load run is killed after 5 minutes; the whole default run
-# takes ~2-4 min after the release build (plus ~2-4 min once to install s3s-fs).
+#   benches/e2e.sh [--quick] [--backends "embedded ceph"] [--out DIR] [--no-build]
+#
+# Full run: ~15 min per backend on an idle machine (over 25 min per backend under a
+# load average of 15-20) after the release build. --quick (the CI step): 64 MiB objects
+# only and fewer requests, ~3-6 min. Every load run is killed after 5 minutes (full
+# run: 15); a failed or killed request fails the script, slow numbers never do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-LARGE_MIB=64 SMALL_COUNT=2000 BACKENDS="embedded ceph" OUT=target/e2e-bench.json
+QUICK=0 BACKENDS="embedded ceph" OUT=target/e2e-bench BUILD=1
 while [ $# -gt 0 ]; do
   case $1 in
-    --large-mib) LARGE_MIB=$2; shift 2 ;;
-    --small-count) SMALL_COUNT=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
     --backends) BACKENDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ "$LARGE_MIB" -ge 512 ]; then LARGE_COUNT=2 LARGE_CONC=1; else LARGE_COUNT=8 LARGE_CONC=4; fi
 . scripts/backends/lib.sh
+started=$SECONDS
+say() { printf '== e2e [%4ds] %s\n' $((SECONDS - started)) "$*" >&2; }
+
+MIB=1048576
+# name op size count concurrency [extra load arguments]; "-" lines are cleanup only.
+if [ "$QUICK" = 1 ]; then
+  WORKLOADS="put-64MiB-c1 put $((64 * MIB)) 2 1
+get-64MiB-c1 get $((64 * MIB)) 2 1
+put-64MiB-c8 put $((64 * MIB)) 8 8 --prefix c8
+get-64MiB-c8 get $((64 * MIB)) 8 8 --prefix c8
+range-1MiB-c8 range $MIB 64 8 --key obj-0 --object-size $((64 * MIB))
+multipart-64MiB-p8MiB multipart $((64 * MIB)) 1 8 --prefix mp
+put-4KiB-c16 put 4096 1000 16 --prefix small
+get-4KiB-c16 get 4096 1000 16 --prefix small
+put-4KiB-c64 put 4096 1000 64 --prefix small
+get-4KiB-c64 get 4096 1000 64 --prefix small"
+  MEM_SIZE=$((64 * MIB)) MEM_SECS=10 LOAD_TIMEOUT=300
+else
+  WORKLOADS="put-64MiB-c1 put $((64 * MIB)) 2 1
+get-64MiB-c1 get $((64 * MIB)) 2 1
+put-64MiB-c8 put $((64 * MIB)) 8 8 --prefix c8
+get-64MiB-c8 get $((64 * MIB)) 8 8 --prefix c8
+- delete 0 8 8 --prefix c8
+put-1GiB-c1 put $((1024 * MIB)) 1 1 --prefix g
+get-1GiB-c1 get $((1024 * MIB)) 1 1 --prefix g
+range-1MiB-c8 range $MIB 200 8 --key g-0 --object-size $((1024 * MIB))
+put-1GiB-c8 put $((1024 * MIB)) 8 8 --prefix g
+get-1GiB-c8 get $((1024 * MIB)) 8 8 --prefix g
+- delete 0 8 8 --prefix g
+multipart-1GiB-p8MiB multipart $((1024 * MIB)) 1 8 --prefix mp
+- delete 0 1 1 --prefix mp
+put-4KiB-c16 put 4096 3000 16 --prefix small
+get-4KiB-c16 get 4096 3000 16 --prefix small
+put-4KiB-c64 put 4096 3000 64 --prefix small
+get-4KiB-c64 get 4096 3000 64 --prefix small"
+  # 8 GiB at concurrency 8 needs more than 5 minutes on a busy 2-core machine.
+  MEM_SIZE=$((1024 * MIB)) MEM_SECS=30 LOAD_TIMEOUT=900
+fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-echo "building release binaries (sealgate, e2e-load)" >&2
-cargo build --release --quiet --bin sealgate --example e2e-load
+if [ "$BUILD" = 1 ]; then
+  say "building release binaries (sealgate, e2e-load)"
+  cargo build --release --quiet --bin sealgate --example e2e-load
+fi
 SEALGATE=$TARGET_DIR/release/sealgate LOAD=$TARGET_DIR/release/examples/e2e-load
+command -v nginx >/dev/null || { echo "nginx missing: run scripts/install-bench-deps.sh" >&2; exit 1; }
+NGINX=$(command -v nginx)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sealgate-e2e.XXXXXX")
-PROXY_PID=
+PROXY_PIDS=()
+stop_proxy() {
+  local p
+  for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PROXY_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PROXY_PIDS=()
+}
 cleanup() {
   set +e
-  [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  stop_proxy
   scripts/backends/s3s-fs.sh stop "$WORK/s3s-fs" >/dev/null 2>&1
   scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-RESULTS=$WORK/results.jsonl
+mkdir -p "$OUT"
+RESULTS=$OUT/e2e.jsonl
 : >"$RESULTS"
 CLIENT_AK=benchclientaccess CLIENT_SK=benchclientsecretkey000000000000000000000
+HZ=$(getconf CLK_TCK)
 
-# load BACKEND MODE ENDPOINT AK SK BUCKET: the four workloads against one endpoint.
-load() {
-  local backend=$1 mode=$2 ep=$3 ak=$4 sk=$5 bucket=$6 op size count conc prefix line
-  local common=(--endpoint "$ep" --access-key "$ak" --secret-key "$sk" --bucket "$bucket")
-  timeout 60 "$LOAD" "${common[@]}" --op mb >/dev/null
-  for spec in "put $((LARGE_MIB * 1048576)) $LARGE_COUNT $LARGE_CONC large" \
-              "get $((LARGE_MIB * 1048576)) $LARGE_COUNT $LARGE_CONC large" \
-              "delete 0 $LARGE_COUNT $LARGE_CONC large" \
-              "put 4096 $SMALL_COUNT 16 small" \
-              "get 4096 $SMALL_COUNT 16 small" \
-              "delete 0 $SMALL_COUNT 16 small"; do
-    read -r op size count conc prefix <<<"$spec"
-    line=$(timeout 300 "$LOAD" "${common[@]}" --op "$op" --size "$size" --count "$count" \
-      --concurrency "$conc" --prefix "$prefix")
-    [ "$op" = delete ] && continue
-    echo "{\"backend\":\"$backend\",\"mode\":\"$mode\",\"workload\":\"$prefix\",\"result\":$line}" >>"$RESULTS"
-    echo "  $backend $mode $op $prefix: $line" >&2
+# Process accounting of the PIDs in MEASURE (the proxy; empty for direct).
+MEASURE=()
+measured_pids() {
+  local p kids
+  for p in "${MEASURE[@]}"; do
+    echo "$p"
+    # nginx: the master only accepts; the workers move the bytes.
+    kids=$(pgrep -P "$p" 2>/dev/null || true)
+    [ -n "$kids" ] && echo "$kids"
+  done
+}
+cpu_ticks() {
+  local total=0 p t
+  for p in $(measured_pids); do
+    # Fields 14 and 15 (utime, stime); the command name has no spaces here.
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+reset_hwm() { local p; for p in $(measured_pids); do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
+hwm_kib() {
+  local total=0 p k
+  for p in $(measured_pids); do
+    k=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$((total + ${k:-0}))
+  done
+  echo "$total"
+}
+
+# run_load BACKEND TARGET NAME OP SIZE COUNT CONC [EXTRA...]: one measured load run.
+run_load() {
+  local backend=$1 target=$2 name=$3 op=$4 size=$5 count=$6 conc=$7 line t0 t1 hwm
+  shift 7
+  reset_hwm
+  t0=$(cpu_ticks)
+  if ! line=$(timeout "$LOAD_TIMEOUT" "$LOAD" "${COMMON[@]}" --op "$op" --size "$size" --count "$count" \
+    --concurrency "$conc" "$@"); then
+    echo "load run $backend/$target/$name failed" >&2; return 1
+  fi
+  [ "$name" = - ] && return 0
+  t1=$(cpu_ticks) hwm=$(hwm_kib)
+  local proc=null
+  [ ${#MEASURE[@]} -gt 0 ] &&
+    proc=$(printf '{"cpu_s":%s,"hwm_kib":%s}' "$(awk -v t=$((t1 - t0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}')" "$hwm")
+  echo "{\"backend\":\"$backend\",\"target\":\"$target\",\"workload\":\"$name\",\"result\":$line,\"proc\":$proc}" >>"$RESULTS"
+  say "$backend $target $name: $line proc=$proc"
+}
+
+# workloads BACKEND TARGET ENDPOINT AK SK: the whole set against one endpoint.
+workloads() {
+  local backend=$1 target=$2 bucket="bench-$2-$RANDOM$RANDOM"
+  COMMON=(--endpoint "$3" --access-key "$4" --secret-key "$5" --bucket "$bucket")
+  timeout 60 "$LOAD" "${COMMON[@]}" --op mb >/dev/null
+  local name op size count conc extra
+  while read -r name op size count conc extra; do
+    # shellcheck disable=SC2086  # extra holds several arguments
+    run_load "$backend" "$target" "$name" "$op" "$size" "$count" "$conc" $extra
+  done <<<"$WORKLOADS"
+  # Clean up what the set left behind (bucket contents; the bucket itself is tiny).
+  local count prefix
+  for spec in "3000 small" "4 obj" "16 c8" "8 g" "1 mp"; do
+    read -r count prefix <<<"$spec"
+    timeout 120 "$LOAD" "${COMMON[@]}" --op delete --count "$count" --concurrency 16 \
+      --prefix "$prefix" >/dev/null 2>&1 || true
   done
 }
 
-# proxy BACKEND MODE ENCRYPT [ENDPOINT AK SK]: start the release proxy with a config
-# file (embedded backend when no endpoint), run the workloads, stop it.
-proxy() {
-  local backend=$1 mode=$2 encrypt=$3 ep=${4:-} ak=${5:-} sk=${6:-} port admin cfg
+# memory_run BACKEND ENDPOINT: 64 concurrent GETs of one large object, then 64
+# concurrent PUTs of that size to one key, each stopped after MEM_SECS; the
+# backend sees the aborted PUTs as failed uploads and keeps nothing.
+memory_run() {
+  local backend=$1 ep=$2 bucket="bench-mem-$RANDOM$RANDOM"
+  COMMON=(--endpoint "$ep" --access-key "$CLIENT_AK" --secret-key "$CLIENT_SK" --bucket "$bucket")
+  timeout 60 "$LOAD" "${COMMON[@]}" --op mb >/dev/null
+  run_load "$backend" encrypted - put "$MEM_SIZE" 1 1 --key big
+  run_load "$backend" encrypted "mem-get-$((MEM_SIZE / MIB))MiB-c64" get "$MEM_SIZE" 64 64 \
+    --key big --max-secs "$MEM_SECS"
+  run_load "$backend" encrypted "mem-put-$((MEM_SIZE / MIB))MiB-c64" put "$MEM_SIZE" 64 64 \
+    --key big2 --max-secs "$MEM_SECS"
+  timeout 60 "$LOAD" "${COMMON[@]}" --op delete --count 1 --key big >/dev/null 2>&1 || true
+  timeout 60 "$LOAD" "${COMMON[@]}" --op delete --count 1 --key big2 >/dev/null 2>&1 || true
+}
+
+# nginx_target BACKEND UPSTREAM_PORT AK SK
+nginx_target() {
+  local backend=$1 up=$2 port dir=$WORK/nginx-$1
+  read -r port <<<"$(free_ports 1)"
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<EOF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  tcp_nodelay on;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  client_max_body_size 0;
+  upstream backend { server 127.0.0.1:$up; keepalive 128; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_request_buffering off;
+      proxy_buffering off;
+      proxy_read_timeout 300s;
+      proxy_send_timeout 300s;
+    }
+  }
+}
+EOF
+  "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/stderr.log" &
+  PROXY_PIDS=($!)
+  wait_until 15 http_up "http://127.0.0.1:$port/" || { cat "$dir/stderr.log" "$dir/error.log" >&2; exit 1; }
+  MEASURE=("${PROXY_PIDS[0]}")
+  workloads "$backend" nginx "http://127.0.0.1:$port" "$3" "$4"
+  MEASURE=()
+  stop_proxy
+}
+
+# sealgate_target BACKEND TARGET ENCRYPT ENDPOINT AK SK [memory]
+sealgate_target() {
+  local backend=$1 target=$2 encrypt=$3 ep=$4 ak=$5 sk=$6 port admin cfg dir=$WORK/sealgate-$1-$2
   read -r port admin <<<"$(free_ports 2)"
-  cfg=$WORK/sealgate-$backend-$mode.toml
-  mkdir -p "$WORK/proxy-$backend-$mode"
+  mkdir -p "$dir"
+  cfg=$dir/sealgate.toml
   {
     echo "[server]"; echo "listen = \"127.0.0.1:$port\""; echo "admin_listen = \"127.0.0.1:$admin\""
-    if [ -n "$ep" ]; then
-      echo "[backend]"; echo "endpoint = \"$ep\""; echo "access_key = \"$ak\""; echo "secret_key = \"$sk\""
-    fi
-    echo "[embedded]"; echo "data_dir = \"$WORK/proxy-$backend-$mode/data\""
-    echo "[kms]"; echo "master_key_file = \"$WORK/proxy-$backend-$mode/master.key\""
+    echo "[backend]"; echo "endpoint = \"$ep\""; echo "access_key = \"$ak\""; echo "secret_key = \"$sk\""
+    echo "[kms]"; echo "master_key_file = \"$dir/master.key\""
     echo "[log]"; echo "level = \"warn\""
+    # Plain mode must read back the plaintext objects it wrote.
     echo "[encryption.default]"; echo "encrypt = $encrypt"
+    [ "$encrypt" = false ] && echo "allow_plaintext_reads = true"
     echo "[[credentials]]"; echo "access_key = \"$CLIENT_AK\""; echo "secret_key = \"$CLIENT_SK\""
   } >"$cfg"
   # A clean environment: sealgate reads every SEALGATE_* variable as configuration,
   # and the test harness's SEALGATE_TEST_* ones are not.
-  env -i PATH="$PATH" HOME="$HOME" "$SEALGATE" --config "$cfg" >"$WORK/proxy-$backend-$mode.log" 2>&1 &
-  PROXY_PID=$!
-  wait_until 30 http_up "http://127.0.0.1:$admin/healthz" ||
-    { tail -20 "$WORK/proxy-$backend-$mode.log" >&2; exit 1; }
-  load "$backend" "$mode" "http://127.0.0.1:$port" "$CLIENT_AK" "$CLIENT_SK" "bench-$mode-$RANDOM"
-  kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=
+  env -i PATH="$PATH" HOME="$HOME" "$SEALGATE" --config "$cfg" >"$dir/sealgate.log" 2>&1 &
+  PROXY_PIDS=($!)
+  wait_until 30 http_up "http://127.0.0.1:$admin/healthz" || { tail -20 "$dir/sealgate.log" >&2; exit 1; }
+  MEASURE=("${PROXY_PIDS[0]}")
+  workloads "$backend" "$target" "http://127.0.0.1:$port" "$CLIENT_AK" "$CLIENT_SK"
+  [ "${7:-}" = memory ] && memory_run "$backend" "http://127.0.0.1:$port"
+  MEASURE=()
+  stop_proxy
 }
 
 for backend in $BACKENDS; do
   case $backend in
     embedded)
       read -r port <<<"$(free_ports 1)"
-      echo "s3s-fs on 127.0.0.1:$port" >&2
+      say "s3s-fs on 127.0.0.1:$port"
       PORT=$port scripts/backends/s3s-fs.sh start "$WORK/s3s-fs" >"$WORK/s3s-fs.out"
-      ep=$(sed -n 's/^endpoint=//p' "$WORK/s3s-fs.out")
-      ak=$(sed -n 's/^access_key=//p' "$WORK/s3s-fs.out")
-      sk=$(sed -n 's/^secret_key=//p' "$WORK/s3s-fs.out")
-      load embedded direct "$ep" "$ak" "$sk" bench-direct
-      scripts/backends/s3s-fs.sh stop "$WORK/s3s-fs"
-      proxy embedded proxy-plain false
-      proxy embedded proxy-encrypted true
       ;;
     ceph)
       if [ -n "${SEALGATE_TEST_CEPH_ENDPOINT:-}" ]; then
-        ep=$SEALGATE_TEST_CEPH_ENDPOINT ak=$SEALGATE_TEST_CEPH_ACCESS_KEY sk=$SEALGATE_TEST_CEPH_SECRET_KEY
+        printf 'endpoint=%s\naccess_key=%s\nsecret_key=%s\n' "$SEALGATE_TEST_CEPH_ENDPOINT" \
+          "$SEALGATE_TEST_CEPH_ACCESS_KEY" "$SEALGATE_TEST_CEPH_SECRET_KEY" >"$WORK/ceph.out"
       else
         read -r port mon <<<"$(free_ports 2)"
-        echo "Ceph RGW on 127.0.0.1:$port" >&2
+        say "Ceph RGW on 127.0.0.1:$port"
         PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"
-        ep=$(sed -n 's/^endpoint=//p' "$WORK/ceph.out")
-        ak=$(sed -n 's/^access_key=//p' "$WORK/ceph.out")
-        sk=$(sed -n 's/^secret_key=//p' "$WORK/ceph.out")
       fi
-      load ceph direct "$ep" "$ak" "$sk" "bench-direct-$RANDOM"
-      proxy ceph proxy-plain false "$ep" "$ak" "$sk"
-      proxy ceph proxy-encrypted true "$ep" "$ak" "$sk"
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
+  out=$WORK/$([ "$backend" = embedded ] && echo s3s-fs || echo ceph).out
+  ep=$(sed -n 's/^endpoint=//p' "$out")
+  ak=$(sed -n 's/^access_key=//p' "$out")
+  sk=$(sed -n 's/^secret_key=//p' "$out")
+  say "$backend: direct"
+  workloads "$backend" direct "$ep" "$ak" "$sk"
+  say "$backend: nginx"
+  nginx_target "$backend" "${ep##*:}" "$ak" "$sk"
+  say "$backend: sealgate plain"
+  sealgate_target "$backend" plain false "$ep" "$ak" "$sk"
+  say "$backend: sealgate encrypted"
+  # The memory run once, against the embedded backend (or ceph when it is the only one).
+  mem=
+  { [ "$backend" = embedded ] || [[ " $BACKENDS " != *" embedded "* ]]; } && mem=memory
+  sealgate_target "$backend" encrypted true "$ep" "$ak" "$sk" $mem
+  [ "$backend" = embedded ] && scripts/backends/s3s-fs.sh stop "$WORK/s3s-fs"
+  [ "$backend" = ceph ] && scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1
 done
 
-mkdir -p "$(dirname "$OUT")"
-python3 benches/e2e/report.py "$RESULTS" "$OUT" "$LARGE_MIB"
+say "report"
+python3 benches/e2e/report.py "$RESULTS" "$OUT" "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+say "done"

@@ -6,7 +6,8 @@
 #   ./scripts/test.sh                     everything (what .ci/run does)
 #   ./scripts/test.sh --test clients      extra arguments go to `cargo test` instead of
 #                                         the full set (e.g. `--lib auth::`)
-# Env: SEALGATE_SKIP_INSTALL=1 skips install-test-deps.sh; SEALGATE_KEEP_TEST_DIR=1
+# Env: SEALGATE_SKIP_INSTALL=1 skips install-test-deps.sh;
+# SEALGATE_SKIP_BENCH=1 skips the closing benchmark (a full run only); SEALGATE_KEEP_TEST_DIR=1
 # keeps the backends' state and logs; SEALGATE_TEST_TARGET=direct runs the client
 # matrix against the backends without the proxy (proves the matrix itself);
 # SEALGATE_CONFORMANCE=1 adds the S3 conformance comparison (scripts/conformance.sh).
@@ -98,3 +99,11 @@ if [ "${SEALGATE_CONFORMANCE:-0}" = 1 ]; then
     scripts/conformance.sh "$WORK/conformance"
 fi
 say "all tests passed"
+if [ $# -eq 0 ] && [ "${SEALGATE_SKIP_BENCH:-0}" != 1 ]; then
+  # The bounded end-to-end benchmark (docs/PERFORMANCE.md), so every change shows its
+  # effect in the CI output: a failed request fails the run, slow numbers never do.
+  say "benchmark: benches/e2e.sh --quick (direct, nginx, sealgate plain and encrypting)"
+  ./scripts/install-bench-deps.sh   # idempotent, well under a second when ready
+  benches/e2e.sh --quick --out target/e2e-bench
+  say "benchmark done: target/e2e-bench/e2e.{md,json,svg}"
+fi

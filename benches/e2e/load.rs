@@ -1,15 +1,25 @@
-//! The load generator of `benches/e2e.sh`: PUTs or GETs `count` objects of `size`
-//! bytes with `concurrency` requests in flight against one S3 endpoint, signed with
-//! SigV4 (`UNSIGNED-PAYLOAD`, so the generator spends no CPU hashing), and prints one
-//! JSON line: throughput, requests per second and latency percentiles.
+//! The load generator of `benches/e2e.sh`: runs one workload against one S3 endpoint,
+//! signed with SigV4 (`UNSIGNED-PAYLOAD`, so the generator spends no CPU hashing), and
+//! prints one JSON line: bytes moved, throughput, requests per second, latency
+//! percentiles.
 //!
 //! Python clients cannot drive 4 KiB requests fast enough to load a proxy on 2 cores;
-//! this one costs a few microseconds of CPU per request.
+//! this one costs a few microseconds of CPU per request. PUT bodies are one shared,
+//! incompressible buffer made once, so the generator copies nothing per request.
 //!
 //! ```text
-//! e2e-load --endpoint http://127.0.0.1:8333 --access-key AK --secret-key SK \
-//!     --bucket b --op put|get|delete|mb --size 4096 --count 2000 --concurrency 16 [--prefix p]
+//! e2e-load --endpoint http://127.0.0.1:8333 --access-key AK --secret-key SK --bucket b \
+//!     --op put|get|delete|mb|multipart|range --size 4096 --count 2000 --concurrency 16
+//!     [--prefix p] [--key k] [--object-size N] [--part-size N] [--max-secs S]
 //! ```
+//! - `put`/`get`/`delete`: objects `<prefix>-<i>` for i in 0..count; with `--key` every
+//!   request uses that one key (many transfers of one object, no disk growth).
+//! - `multipart`: `count` objects of `size` bytes, each uploaded as `--part-size` parts
+//!   with `concurrency` parts in flight.
+//! - `range`: `count` GETs of `size` bytes at pseudo-random offsets of `--key`, an object
+//!   of `--object-size` bytes.
+//! - `--max-secs`: stop after that long; requests still in flight are dropped (counted
+//!   in `aborted`, not as errors). For memory measurements under many long transfers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +37,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+#[derive(Clone)]
 struct Args {
     endpoint: String,
     access_key: String,
@@ -37,6 +48,10 @@ struct Args {
     count: usize,
     concurrency: usize,
     prefix: String,
+    key: Option<String>,
+    object_size: u64,
+    part_size: usize,
+    max_secs: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +65,10 @@ fn parse_args() -> Result<Args, String> {
         count: 1000,
         concurrency: 16,
         prefix: "obj".into(),
+        key: None,
+        object_size: 0,
+        part_size: 8 << 20,
+        max_secs: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +84,13 @@ fn parse_args() -> Result<Args, String> {
             "--count" => a.count = num(value()?)?,
             "--concurrency" => a.concurrency = num(value()?)?.max(1),
             "--prefix" => a.prefix = value()?,
+            "--key" => a.key = Some(value()?),
+            "--object-size" => a.object_size = num(value()?)? as u64,
+            "--part-size" => a.part_size = num(value()?)?.max(1),
+            "--max-secs" => {
+                let v = value()?;
+                a.max_secs = Some(v.parse::<f64>().map_err(|e| format!("{v}: {e}"))?)
+            }
             // `cargo test --all-targets` builds examples without running them; a bare
             // `--help`-style probe should not hang either.
             other => return Err(format!("unknown argument {other}")),
@@ -72,6 +98,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.endpoint.is_empty() || a.bucket.is_empty() || a.op.is_empty() {
         return Err("--endpoint, --bucket and --op are required".into());
+    }
+    if a.op == "range" && (a.key.is_none() || a.object_size < a.size as u64) {
+        return Err("--op range needs --key and --object-size >= --size".into());
     }
     Ok(a)
 }
@@ -116,20 +145,32 @@ impl Signer {
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// One request; returns the body bytes received.
+/// What one request returned.
+struct Reply {
+    received: u64,
+    etag: Option<String>,
+    /// The body, kept only when asked for (small XML answers).
+    text: Option<String>,
+}
+
+/// One request. `keep_body` collects the body as text instead of just counting it.
 async fn request(
     client: &HttpClient,
     signer: &Signer,
     method: http::Method,
     url: &str,
     body: Bytes,
-) -> Result<u64, String> {
-    let mut req = http::Request::builder()
+    range: Option<(u64, u64)>,
+    keep_body: bool,
+) -> Result<Reply, String> {
+    let mut builder = http::Request::builder()
         .method(method)
         .uri(url)
-        .header(http::header::CONTENT_LENGTH, body.len())
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .header(http::header::CONTENT_LENGTH, body.len());
+    if let Some((first, last)) = range {
+        builder = builder.header(http::header::RANGE, format!("bytes={first}-{last}"));
+    }
+    let mut req = builder.body(Full::new(body)).map_err(|e| e.to_string())?;
     let host = req
         .uri()
         .authority()
@@ -142,18 +183,35 @@ async fn request(
     signer.sign(&mut req)?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
+    let etag = resp
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut body = resp.into_body();
     let mut received = 0u64;
+    let mut kept = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         if let Some(data) = frame.data_ref() {
             received += data.len() as u64;
+            if keep_body || !status.is_success() {
+                kept.extend_from_slice(data);
+            }
         }
     }
     if !status.is_success() {
-        return Err(format!("HTTP {status}"));
+        let text = String::from_utf8_lossy(&kept);
+        return Err(format!(
+            "HTTP {status} {}",
+            text.chars().take(300).collect::<String>()
+        ));
     }
-    Ok(received)
+    Ok(Reply {
+        received,
+        etag,
+        text: keep_body.then(|| String::from_utf8_lossy(&kept).into_owned()),
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -164,6 +222,150 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// Incompressible bytes, made once and shared by every request.
+fn payload(size: usize) -> Bytes {
+    let mut state = 0x243F_6A88_85A3_08D3u64;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    Bytes::from(data)
+}
+
+/// The text of the first `<name>` element.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(&xml[start..end])
+}
+
+struct Ctx {
+    client: HttpClient,
+    signer: Signer,
+    base: String,
+    args: Args,
+    payload: Bytes,
+}
+
+/// Uploads one object as parts, `concurrency` parts in flight; returns bytes sent.
+async fn multipart(ctx: &Arc<Ctx>, key: &str) -> Result<u64, String> {
+    let url = format!("{}/{key}", ctx.base);
+    let created = request(
+        &ctx.client,
+        &ctx.signer,
+        http::Method::POST,
+        &format!("{url}?uploads"),
+        Bytes::new(),
+        None,
+        true,
+    )
+    .await?;
+    let text = created.text.unwrap_or_default();
+    let upload_id = element(&text, "UploadId")
+        .ok_or_else(|| format!("no UploadId in {text}"))?
+        .to_string();
+    let parts = ctx.args.size.div_ceil(ctx.args.part_size).max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..ctx.args.concurrency.min(parts) {
+        let (ctx, next, url, upload_id) =
+            (ctx.clone(), next.clone(), url.clone(), upload_id.clone());
+        workers.push(tokio::spawn(async move {
+            let mut etags = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= parts {
+                    return Ok::<_, String>(etags);
+                }
+                let start = i * ctx.args.part_size;
+                let len = ctx.args.part_size.min(ctx.args.size - start);
+                let body = ctx.payload.slice(..len);
+                let part_url = format!("{url}?partNumber={}&uploadId={upload_id}", i + 1);
+                let reply = request(
+                    &ctx.client,
+                    &ctx.signer,
+                    http::Method::PUT,
+                    &part_url,
+                    body,
+                    None,
+                    false,
+                )
+                .await?;
+                etags.push((i + 1, reply.etag.ok_or("UploadPart answered without ETag")?));
+            }
+        }));
+    }
+    let mut etags = Vec::new();
+    for w in workers {
+        etags.extend(w.await.map_err(|e| e.to_string())??);
+    }
+    etags.sort();
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (n, etag) in &etags {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    let done = request(
+        &ctx.client,
+        &ctx.signer,
+        http::Method::POST,
+        &format!("{url}?uploadId={upload_id}"),
+        Bytes::from(xml),
+        None,
+        true,
+    )
+    .await?;
+    // CompleteMultipartUpload can fail inside a 200 answer.
+    let text = done.text.unwrap_or_default();
+    if text.contains("<Error>") {
+        return Err(format!("CompleteMultipartUpload: {text}"));
+    }
+    Ok(ctx.args.size as u64)
+}
+
+/// Request `i` of the workload; returns the bytes it moved.
+async fn one(ctx: &Arc<Ctx>, i: usize) -> Result<u64, String> {
+    let a = &ctx.args;
+    let key = match &a.key {
+        Some(k) => k.clone(),
+        None => format!("{}-{i}", a.prefix),
+    };
+    let url = format!("{}/{key}", ctx.base);
+    let (method, body, range) = match a.op.as_str() {
+        "put" => (http::Method::PUT, ctx.payload.clone(), None),
+        "get" => (http::Method::GET, Bytes::new(), None),
+        "delete" => (http::Method::DELETE, Bytes::new(), None),
+        "range" => {
+            // A fixed pseudo-random sequence: every target gets the same offsets.
+            let span = a.object_size - a.size as u64 + 1;
+            let first = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % span;
+            (
+                http::Method::GET,
+                Bytes::new(),
+                Some((first, first + a.size as u64 - 1)),
+            )
+        }
+        "multipart" => return multipart(ctx, &key).await,
+        other => return Err(format!("unknown --op {other}")),
+    };
+    let sent = body.len() as u64;
+    let reply = request(&ctx.client, &ctx.signer, method, &url, body, range, false).await?;
+    if range.is_some() && reply.received != a.size as u64 {
+        return Err(format!(
+            "range GET returned {} bytes, not {}",
+            reply.received, a.size
+        ));
+    }
+    Ok(sent + reply.received)
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let mut connector = HttpConnector::new();
     // Without TCP_NODELAY small requests stall ~40 ms on Nagle + delayed ACK.
@@ -171,94 +373,108 @@ async fn run(args: Args) -> Result<(), String> {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency * 2)
         .build(connector);
-    let signer = Arc::new(Signer {
+    let signer = Signer {
         identity: Credentials::new(&args.access_key, &args.secret_key, None, None, "e2e").into(),
-    });
+    };
     let base = format!("{}/{}", args.endpoint, args.bucket);
     if args.op == "mb" {
-        request(&client, &signer, http::Method::PUT, &base, Bytes::new()).await?;
+        request(
+            &client,
+            &signer,
+            http::Method::PUT,
+            &base,
+            Bytes::new(),
+            None,
+            false,
+        )
+        .await?;
         println!("{{\"op\":\"mb\",\"bucket\":\"{}\"}}", args.bucket);
         return Ok(());
     }
-    let (method, payload) = match args.op.as_str() {
-        "put" => {
-            // Incompressible bytes, made once and shared by every request.
-            let mut state = 0x243F_6A88_85A3_08D3u64;
-            let data: Vec<u8> = (0..args.size)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 24) as u8
-                })
-                .collect();
-            (http::Method::PUT, Bytes::from(data))
-        }
-        "get" => (http::Method::GET, Bytes::new()),
-        "delete" => (http::Method::DELETE, Bytes::new()),
-        other => return Err(format!("unknown --op {other}")),
+    let payload = match args.op.as_str() {
+        "put" => payload(args.size),
+        "multipart" => payload(args.part_size.min(args.size)),
+        _ => Bytes::new(),
     };
+    // A multipart object's parts are parallel; the objects themselves go one by one.
+    let workers_n = if args.op == "multipart" {
+        1
+    } else {
+        args.concurrency
+    };
+    let ctx = Arc::new(Ctx {
+        client,
+        signer,
+        base,
+        args: args.clone(),
+        payload,
+    });
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let deadline = args.max_secs.map(|s| started + Duration::from_secs_f64(s));
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, signer, next) = (client.clone(), signer.clone(), next.clone());
-        let (method, payload, base, prefix) = (
-            method.clone(),
-            payload.clone(),
-            base.clone(),
-            args.prefix.clone(),
-        );
+    for _ in 0..workers_n {
+        let (ctx, next) = (ctx.clone(), next.clone());
         let count = args.count;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut bytes = 0u64;
             let mut errors = Vec::new();
+            let mut aborted = 0usize;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
+                if i >= count || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                let url = format!("{base}/{prefix}-{i}");
                 let t = Instant::now();
-                match request(&client, &signer, method.clone(), &url, payload.clone()).await {
-                    Ok(got) => {
+                let outcome = match deadline {
+                    Some(d) => match tokio::time::timeout_at(d.into(), one(&ctx, i)).await {
+                        Ok(r) => Some(r),
+                        Err(_) => None,
+                    },
+                    None => Some(one(&ctx, i).await),
+                };
+                match outcome {
+                    Some(Ok(moved)) => {
                         latencies.push(t.elapsed());
-                        bytes += if method == http::Method::PUT {
-                            payload.len() as u64
-                        } else {
-                            got
-                        };
+                        bytes += moved;
                     }
-                    Err(e) => errors.push(e),
+                    Some(Err(e)) => errors.push(e),
+                    None => aborted += 1,
                 }
             }
-            (latencies, bytes, errors)
+            (latencies, bytes, errors, aborted)
         }));
     }
     let mut latencies = Vec::new();
     let mut bytes = 0u64;
     let mut errors = Vec::new();
+    let mut aborted = 0;
     for w in workers {
-        let (l, b, e) = w.await.map_err(|e| e.to_string())?;
+        let (l, b, e, a) = w.await.map_err(|e| e.to_string())?;
         latencies.extend(l);
         bytes += b;
         errors.extend(e);
+        aborted += a;
     }
     let secs = started.elapsed().as_secs_f64();
     latencies.sort();
     println!(
         "{{\"op\":\"{}\",\"size\":{},\"count\":{},\"concurrency\":{},\"secs\":{:.3},\
-         \"mib_s\":{:.1},\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"errors\":{}}}",
+         \"bytes\":{},\"mib_s\":{:.1},\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\
+         \"done\":{},\"aborted\":{},\"errors\":{}}}",
         args.op,
         args.size,
         args.count,
         args.concurrency,
         secs,
+        bytes,
         bytes as f64 / (1024.0 * 1024.0) / secs,
         latencies.len() as f64 / secs,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
+        latencies.len(),
+        aborted,
         errors.len()
     );
     if let Some(first) = errors.first() {

@@ -18,10 +18,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use aws_lc_rs::digest::{Context as Sha256, SHA256};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use md5::{Digest as _, Md5};
-use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use super::checksum::{ChecksumAlgorithm, Checksummer};
@@ -106,7 +106,7 @@ impl Checks {
         };
         Checks {
             decoder,
-            sha256: spec.sha256.map(|h| (<Sha256 as sha2::Digest>::new(), h)),
+            sha256: spec.sha256.map(|h| (Sha256::new(&SHA256), h)),
             md5: spec.content_md5.map(|h| (Md5::new(), h)),
             checksum: spec
                 .checksum
@@ -133,7 +133,7 @@ impl Checks {
                 return Err(AuthError::IncompleteBody);
             }
             if let Some((h, _)) = &mut self.sha256 {
-                sha2::Digest::update(h, piece);
+                h.update(piece);
             }
             if let Some((h, _)) = &mut self.md5 {
                 h.update(piece);
@@ -163,7 +163,7 @@ impl Checks {
             }
         }
         if let Some((h, expected)) = self.sha256.take() {
-            let got: [u8; 32] = sha2::Digest::finalize(h).into();
+            let got = super::chunked::sha256_bytes(h);
             if !bool::from(got.ct_eq(&expected)) {
                 return Err(AuthError::ContentSha256Mismatch);
             }
