@@ -503,7 +503,7 @@ fn worker(id: usize, a: &Args, stop: &AtomicBool, stats: &Mutex<Stats>) {
                 );
             }
         }
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             flush(&mut local, stats);
         }
     }

@@ -91,8 +91,8 @@ fn slowloris_does_not_starve_a_normal_client() {
                         Some((s, sent)) => {
                             let b = head.get(*sent).copied().unwrap_or(b'a');
                             match s.write(&[b]) {
-                                Ok(_) => {
-                                    *sent += 1;
+                                Ok(n) => {
+                                    *sent += n;
                                     true
                                 }
                                 Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,

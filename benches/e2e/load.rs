@@ -428,10 +428,7 @@ async fn run(args: Args) -> Result<(), String> {
                 }
                 let t = Instant::now();
                 let outcome = match deadline {
-                    Some(d) => match tokio::time::timeout_at(d.into(), one(&ctx, i)).await {
-                        Ok(r) => Some(r),
-                        Err(_) => None,
-                    },
+                    Some(d) => tokio::time::timeout_at(d.into(), one(&ctx, i)).await.ok(),
                     None => Some(one(&ctx, i).await),
                 };
                 match outcome {

@@ -446,8 +446,10 @@ mod tests {
     #[test]
     fn key_ids_are_collected_once() {
         let mut config = Config::default();
-        let mut p = crate::config::BucketPolicy::default();
-        p.kms_key_id = Some("alias/other".into());
+        let p = crate::config::BucketPolicy {
+            kms_key_id: Some("alias/other".into()),
+            ..Default::default()
+        };
         config.encryption.buckets.insert("b1".into(), p);
         config
             .encryption
