@@ -244,6 +244,24 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         &["AuthorizationQueryParametersError"],
     );
     add(
+        "SSE-C key without its algorithm",
+        "k50",
+        signed(
+            put("k50")
+                .header(
+                    "x-amz-server-side-encryption-customer-key",
+                    "pO3upElrwuEXSoFwCfnZPdSsmt/xWeFa0N9KgDijwVs=",
+                )
+                .header(
+                    "x-amz-server-side-encryption-customer-key-md5",
+                    "DWygnHRtgiJ77HCm+1rvHw==",
+                ),
+        )
+        .raw(&host, true),
+        400,
+        &["InvalidArgument"],
+    );
+    add(
         "payload hash does not match body",
         "k09",
         sign_header(put("k09"), &host, &ak, &sk, now, &sha256_hex(b"other")).raw(&host, true),

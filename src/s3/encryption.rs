@@ -260,7 +260,18 @@ pub fn refuse_reserved_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
 /// SSE-C is refused unless the bucket policy enables its emulation, with the answer S3
 /// gives on buckets where SSE-C is disabled.
 pub fn refuse_sse_c(rc: &RequestContext, bucket: &str, headers: &HeaderMap) -> Result<(), S3Error> {
-    let uses_sse_c = headers.contains_key(X_AMZ_SSE_C_ALGORITHM)
+    let customer_key_headers = headers.keys().any(|k| {
+        k.as_str()
+            .starts_with("x-amz-server-side-encryption-customer-")
+    });
+    if customer_key_headers && !headers.contains_key(X_AMZ_SSE_C_ALGORITHM) {
+        // A key without its algorithm must never be ignored (the object would be stored
+        // under the bucket policy while the client believes it holds the key).
+        return Err(S3Error::invalid_argument(
+            "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.",
+        ));
+    }
+    let uses_sse_c = customer_key_headers
         || headers.keys().any(|k| {
             k.as_str()
                 .starts_with("x-amz-copy-source-server-side-encryption-customer")
