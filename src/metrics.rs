@@ -136,6 +136,9 @@ impl Metrics {
         for direction in ["read", "written"] {
             copy_bytes.with_label_values(&[direction]);
         }
+        for kind in ["server_side", "encrypt", "decrypt", "part"] {
+            copies.with_label_values(&[kind]);
+        }
         Metrics {
             registry,
             requests,
