@@ -53,6 +53,7 @@ Checks, one line each (ok / WARN / FAIL and the cause):
 Examples:
   sealgate check-config --config /etc/sealgate/config.toml
   sealgate check-config --config config.toml --offline   # files only, no network
+  sealgate check-config --config config.toml --config-only   # the configuration alone
 
 Exit codes: 0 every check passed, 1 a check failed, 2 the configuration does not parse.";
 
@@ -138,6 +139,10 @@ pub struct CheckArgs {
     /// Check files only: skip every check that needs the network.
     #[arg(long)]
     pub offline: bool,
+    /// Validate the configuration itself only: no file and no network checks (for
+    /// configs whose files and hosts exist only where they are deployed).
+    #[arg(long, conflicts_with = "offline")]
+    pub config_only: bool,
 }
 
 #[derive(Debug, Args)]

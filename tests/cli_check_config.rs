@@ -133,6 +133,23 @@ fn unreachable_backend_fails() {
 }
 
 #[test]
+fn config_only_checks_the_configuration_alone() {
+    let s = Setup::new();
+    // Files and hosts that exist only where the config is deployed.
+    let f = s.config(
+        "[backend]\nendpoint = \"http://no-such-host.invalid:7480\"\naccess_key = \"a\"\nsecret_key = \"b\"\n\
+         [server]\ntls_cert = \"/nonexistent/tls.crt\"\ntls_key = \"/nonexistent/tls.key\"\n",
+    );
+    let o = check_config(&f, &["--config-only"]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(o.stdout.contains("configuration only"), "{}", o.stdout);
+    // The full check fails on the same file; a broken config still fails with 2.
+    assert_eq!(check_config(&f, &[]).code, 1);
+    let broken = s.config("[server]\nlisten = \"nowhere\"\n");
+    assert_eq!(check_config(&broken, &["--config-only"]).code, 2);
+}
+
+#[test]
 fn unresolvable_backend_host_fails() {
     let s = Setup::new();
     let f = s.config(

@@ -242,7 +242,8 @@ def run_check_config(sealgate, where, env, config_text=None):
     """Runs `sealgate check-config` with exactly `env` (plus PATH); returns the merged
     view of the configuration this check can see (file values overridden by env)."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sealgate, "check-config"]
+        # The files and hosts these configs name exist only where they are deployed.
+        args = [sealgate, "check-config", "--config-only"]
         if config_text is not None:
             cfg = Path(tmp) / "config.toml"
             cfg.write_text(config_text)

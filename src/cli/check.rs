@@ -71,6 +71,12 @@ impl std::fmt::Display for Check {
 
 /// `sealgate check-config`: prints every check and a summary; true when none failed.
 pub async fn run(config: &Config, args: &CheckArgs) -> bool {
+    if args.config_only {
+        // Files and hosts named by the config may exist only where it is deployed.
+        println!("{}", Check::new("config", Status::Ok, "valid"));
+        println!("check-config: configuration only");
+        return true;
+    }
     let checks = run_checks(config, args.offline).await;
     for c in &checks {
         println!("{c}");
