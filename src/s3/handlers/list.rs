@@ -142,10 +142,7 @@ async fn head_sizes(
         } else {
             key
         };
-        let etag = xml::element_texts(b, "ETag")
-            .first()
-            .map(|e| xml::unescape(e))
-            .unwrap_or_default();
+        let etag = content_identity(b);
         let version = xml::element_texts(b, "VersionId")
             .first()
             .map(|v| v.to_string());
@@ -168,6 +165,24 @@ async fn head_sizes(
         .buffered(HEAD_CONCURRENCY)
         .collect()
         .await
+}
+
+/// What names one content of a listed entry for the size cache: its ETag, or, where the
+/// backend lists none, its listed size and modification time. A bare key would keep
+/// answering the size of the first content it was seen with after an overwrite.
+fn content_identity(block: &str) -> String {
+    let first = |name: &str| {
+        xml::element_texts(block, name)
+            .first()
+            .map(|e| xml::unescape(e))
+            .unwrap_or_default()
+    };
+    let etag = first("ETag");
+    if etag.is_empty() {
+        format!("size={} modified={}", first("Size"), first("LastModified"))
+    } else {
+        etag
+    }
 }
 
 // Owned arguments only: the futures run concurrently inside a request's future, which
@@ -212,5 +227,22 @@ async fn head_plaintext_size(
     match envelope_of(h).ok()? {
         None => Some(cipher),
         Some(env) => plaintext_size(h, &env, cipher).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_identity;
+
+    #[test]
+    fn entries_without_an_etag_are_told_apart_by_size_and_time() {
+        let with_etag = "<Key>k</Key><ETag>&quot;abc-2&quot;</ETag><Size>10</Size>";
+        assert_eq!(content_identity(with_etag), "\"abc-2\"");
+        let old =
+            "<Key>k</Key><Size>3717</Size><LastModified>2026-11-23T19:00:00.000Z</LastModified>";
+        let new =
+            "<Key>k</Key><Size>33339</Size><LastModified>2026-11-23T19:00:01.000Z</LastModified>";
+        assert_ne!(content_identity(old), content_identity(new));
+        assert_ne!(content_identity(old), "");
     }
 }
