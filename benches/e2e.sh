@@ -149,7 +149,11 @@ run_load() {
   t0=$(cpu_ticks)
   if ! line=$(timeout "$LOAD_TIMEOUT" "$LOAD" "${COMMON[@]}" --op "$op" --size "$size" --count "$count" \
     --concurrency "$conc" "$@"); then
-    echo "load run $backend/$target/$name failed" >&2; return 1
+    echo "load run $backend/$target/$name failed" >&2
+    # The proxy's own account of the failure (warnings and errors only).
+    local log=$WORK/sealgate-$backend-$target/sealgate.log
+    [ -s "$log" ] && { echo "--- tail of $log" >&2; tail -n 30 "$log" >&2; }
+    return 1
   fi
   [ "$name" = - ] && return 0
   t1=$(cpu_ticks) hwm=$(hwm_kib)

@@ -20,9 +20,16 @@
 //!   of `--object-size` bytes.
 //! - `--max-secs`: stop after that long; requests still in flight are dropped (counted
 //!   in `aborted`, not as errors). For memory measurements under many long transfers.
+//!
+//! A request that fails before any response arrives (the connection closed under it)
+//! is sent once more on a new connection, as every S3 SDK does; the JSON line counts
+//! these in `retried`, so a server that drops connections still shows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Requests sent a second time after a transport error (see the module comment).
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -153,24 +160,24 @@ struct Reply {
     text: Option<String>,
 }
 
-/// One request. `keep_body` collects the body as text instead of just counting it.
-async fn request(
-    client: &HttpClient,
+/// A signed request (the body is a shared buffer, so building it twice copies nothing).
+fn signed(
     signer: &Signer,
-    method: http::Method,
+    method: &http::Method,
     url: &str,
-    body: Bytes,
+    body: &Bytes,
     range: Option<(u64, u64)>,
-    keep_body: bool,
-) -> Result<Reply, String> {
+) -> Result<http::Request<Full<Bytes>>, String> {
     let mut builder = http::Request::builder()
-        .method(method)
+        .method(method.clone())
         .uri(url)
         .header(http::header::CONTENT_LENGTH, body.len());
     if let Some((first, last)) = range {
         builder = builder.header(http::header::RANGE, format!("bytes={first}-{last}"));
     }
-    let mut req = builder.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let mut req = builder
+        .body(Full::new(body.clone()))
+        .map_err(|e| e.to_string())?;
     let host = req
         .uri()
         .authority()
@@ -181,7 +188,36 @@ async fn request(
         http::HeaderValue::from_str(&host).map_err(|e| e.to_string())?,
     );
     signer.sign(&mut req)?;
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    Ok(req)
+}
+
+/// One request. `keep_body` collects the body as text instead of just counting it.
+async fn request(
+    client: &HttpClient,
+    signer: &Signer,
+    method: http::Method,
+    url: &str,
+    body: Bytes,
+    range: Option<(u64, u64)>,
+    keep_body: bool,
+) -> Result<Reply, String> {
+    let resp = match client
+        .request(signed(signer, &method, url, &body, range)?)
+        .await
+    {
+        Ok(resp) => resp,
+        Err(first) => {
+            RETRIED.fetch_add(1, Ordering::Relaxed);
+            let again = signed(signer, &method, url, &body, range)?;
+            client.request(again).await.map_err(|again| {
+                format!(
+                    "{} (after a retry; the first attempt failed with {})",
+                    error_chain(&again),
+                    error_chain(&first)
+                )
+            })?
+        }
+    };
     let status = resp.status();
     let etag = resp
         .headers()
@@ -192,7 +228,7 @@ async fn request(
     let mut received = 0u64;
     let mut kept = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
+        let frame = frame.map_err(|e| error_chain(&e))?;
         if let Some(data) = frame.data_ref() {
             received += data.len() as u64;
             if keep_body || !status.is_success() {
@@ -212,6 +248,19 @@ async fn request(
         etag,
         text: keep_body.then(|| String::from_utf8_lossy(&kept).into_owned()),
     })
+}
+
+/// An error with its sources: the top-level text of a client error says only
+/// "client error (SendRequest)".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -459,7 +508,7 @@ async fn run(args: Args) -> Result<(), String> {
     println!(
         "{{\"op\":\"{}\",\"size\":{},\"count\":{},\"concurrency\":{},\"secs\":{:.3},\
          \"bytes\":{},\"mib_s\":{:.1},\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\
-         \"done\":{},\"aborted\":{},\"errors\":{}}}",
+         \"done\":{},\"aborted\":{},\"errors\":{},\"retried\":{}}}",
         args.op,
         args.size,
         args.count,
@@ -472,7 +521,8 @@ async fn run(args: Args) -> Result<(), String> {
         percentile(&latencies, 0.99),
         latencies.len(),
         aborted,
-        errors.len()
+        errors.len(),
+        RETRIED.load(Ordering::Relaxed)
     );
     if let Some(first) = errors.first() {
         return Err(format!("{} requests failed, first: {first}", errors.len()));

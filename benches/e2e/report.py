@@ -165,6 +165,18 @@ for r in mem_rows:
         "what": f"peak RSS {r['proc']['hwm_kib'] / 1024:.0f} MiB < 128 MiB",
         "ok": r["proc"]["hwm_kib"] < 128 * 1024,
     })
+retried = [r for r in rows if r["result"].get("retried", 0)]
+out("### Requests sent twice after a transport error")
+out()
+if retried:
+    out("| backend | target | workload | retried |")
+    out("|---|---|---|---|")
+    for r in retried:
+        out(f"| {r['backend']} | {r['target']} | {r['workload']} | {r['result']['retried']} |")
+else:
+    out("None: no connection closed under a request.")
+out()
+
 out("### Acceptance points on this run")
 out()
 out("| point | backend | workload | check | met |")
