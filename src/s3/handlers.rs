@@ -12,6 +12,7 @@
 pub mod attributes;
 pub mod bucket_encryption;
 pub mod copy;
+pub mod delete_objects;
 pub mod get;
 pub mod list;
 pub mod multipart;
@@ -70,12 +71,14 @@ pub async fn dispatch(
         CompleteMultipartUpload if proxy_upload => {
             multipart::complete(&rc, parts, body, verified).await
         }
+        CompleteMultipartUpload if encrypting => Err(multipart::not_started_here()),
         AbortMultipartUpload | ListParts if proxy_upload => {
             multipart::by_backend_id(&rc, parts, body, verified).await
         }
         ListObjects | ListObjectsV2 | ListObjectVersions if encrypting => {
             list::list_objects(&rc, parts, body, verified).await
         }
+        DeleteObjects => delete_objects::delete_objects(&rc, parts, body, verified).await,
         GetBucketEncryption => bucket_encryption::get(&rc),
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
         CopyObject => copy::copy_object(&rc, parts, body, verified).await,

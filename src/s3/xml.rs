@@ -99,6 +99,7 @@ pub fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+pub mod document;
 #[cfg(test)]
 mod proptests;
 

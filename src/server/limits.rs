@@ -1,7 +1,7 @@
 //! Per-connection and per-request limits enforced before a request reaches
-//! [`crate::service`]: URL length, duplicate `Content-Length`, the declared size of
-//! XML request bodies, request rate per client address, and the stall timeout on a
-//! connection's socket.
+//! [`crate::service`]: URL length, dot segments and NUL in the path, the method, the
+//! Host header, headers that may appear once, the declared size of XML request bodies,
+//! request rate per client address, and the stall timeout on a connection's socket.
 //!
 //! hyper already bounds the header section (`limits.max_header_bytes`,
 //! `limits.max_headers` → 431), the time to send a request head
@@ -68,19 +68,24 @@ impl RequestGate {
                 "Keys with '.' or '..' path segments are not accepted.",
             ));
         }
-        if req
-            .headers()
-            .get_all(http::header::CONTENT_LENGTH)
-            .iter()
-            .nth(1)
-            .is_some()
-        {
-            // Equal duplicates pass the HTTP layer (RFC 9112 allows folding them), but a
-            // second length is how request smuggling starts: refuse and close.
-            return Err(S3Error::invalid_request(
-                "The request has more than one Content-Length header.",
-            )
-            .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        if has_nul(req.uri().path()) {
+            // XML 1.0 cannot carry U+0000 even escaped, so such a key could never be
+            // listed, and filesystem and C-string backends cannot store it.
+            return Err(S3Error::invalid_uri(
+                "Object keys and bucket names may not contain the NUL character.",
+            ));
+        }
+        check_method(req.method())?;
+        check_host(req)?;
+        for name in SINGLE_HEADERS {
+            if req.headers().get_all(*name).iter().nth(1).is_some() {
+                // Which copy would count? The signature covers both, joined, but the
+                // credentials, date and payload hash must be one value each.
+                return Err(S3Error::invalid_argument(format!(
+                    "The request has more than one {name} header."
+                ))
+                .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+            }
         }
         if is_xml_request(req) && declared_length(req).is_some_and(|n| n > self.max_xml_body_bytes)
         {
@@ -100,6 +105,71 @@ impl RequestGate {
         }
         Ok(())
     }
+}
+
+/// Headers a request may carry once. (hyper itself refuses differing `Content-Length`
+/// values and folds equal ones, RFC 9112 §6.3, so the body's framing is never in doubt.)
+const SINGLE_HEADERS: &[&str] = &[
+    "authorization",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+    "x-amz-decoded-content-length",
+];
+
+/// The methods of S3: others are refused before authentication, as S3 does. Methods
+/// HTTP defines but S3 does not serve get 405; unknown ones 501 (RFC 9110 §9.1).
+fn check_method(method: &http::Method) -> Result<(), S3Error> {
+    use http::Method;
+    if [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::POST,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .contains(method)
+    {
+        return Ok(());
+    }
+    let close =
+        |e: S3Error| e.with_header(http::header::CONNECTION, HeaderValue::from_static("close"));
+    if [Method::TRACE, Method::CONNECT, Method::PATCH].contains(method) {
+        return Err(close(S3Error::method_not_allowed(
+            "The specified method is not allowed against this resource.",
+        )));
+    }
+    Err(close(S3Error::not_implemented(
+        "A header you provided implies functionality that is not implemented.",
+    )))
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header, and a valid one;
+/// anything else is a 400 and the connection is not trusted further.
+fn check_host<B>(req: &http::Request<B>) -> Result<(), S3Error> {
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    let valid = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h
+            .to_str()
+            .ok()
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .is_some_and(|a| !a.as_str().contains('@')),
+        (None, _) => req.version() < http::Version::HTTP_11,
+        (Some(_), Some(_)) => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(
+        S3Error::invalid_request("The request needs exactly one valid Host header.")
+            .with_header(http::header::CONNECTION, HeaderValue::from_static("close")),
+    )
+}
+
+/// True when the path, percent-decoded, holds a NUL byte.
+fn has_nul(path: &str) -> bool {
+    path.contains('\0') || percent_encoding::percent_decode_str(path).any(|b| b == 0)
 }
 
 /// True when a `/`-separated segment of the path, percent-decoded, is `.` or `..`.
@@ -341,6 +411,7 @@ mod tests {
         let ip: IpAddr = [127, 0, 0, 1].into();
         let req = |uri: &str, len: &str| {
             http::Request::post(uri)
+                .header("host", "s3.local")
                 .header("content-length", len)
                 .body(())
                 .unwrap_or_default()
@@ -357,6 +428,7 @@ mod tests {
         assert_eq!(code(&req("/b?delete", "100")), None);
         // An upload part is not an XML request.
         let part = http::Request::put("/b/k?partNumber=1&uploadId=abc")
+            .header("host", "s3.local")
             .header("content-length", "5000")
             .body(())
             .unwrap_or_default();
@@ -423,6 +495,7 @@ mod tests {
         c.limits.max_url_bytes = 32;
         let gate = RequestGate::new(&c);
         let ok = http::Request::get("/bucket/key")
+            .header("host", "s3.local")
             .body(())
             .unwrap_or_default();
         assert!(gate.admit([127, 0, 0, 1].into(), &ok).is_ok());
@@ -431,5 +504,67 @@ mod tests {
             .unwrap_or_default();
         let err = gate.admit([127, 0, 0, 1].into(), &long).err();
         assert_eq!(err.map(|e| e.status.as_u16()), Some(414));
+    }
+
+    fn refusal(req: http::Request<()>) -> Option<(u16, String)> {
+        let gate = RequestGate::new(&Config::default());
+        gate.admit([127, 0, 0, 1].into(), &req)
+            .err()
+            .map(|e| (e.status.as_u16(), e.code.to_string()))
+    }
+
+    fn with(method: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut b = http::Request::builder().method(method).uri("/b/k");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn methods_outside_s3_are_refused_before_authentication() {
+        let host = [("host", "s3.local")];
+        for m in ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"] {
+            assert_eq!(refusal(with(m, &host)), None, "{m}");
+        }
+        for m in ["TRACE", "PATCH"] {
+            assert_eq!(refusal(with(m, &host)).map(|r| r.0), Some(405), "{m}");
+        }
+        assert_eq!(refusal(with("FROBNICATE", &host)).map(|r| r.0), Some(501));
+    }
+
+    #[test]
+    fn host_must_be_one_valid_header() {
+        let bad = |h: &[(&str, &str)]| refusal(with("GET", h)).map(|r| r.0);
+        assert_eq!(bad(&[]), Some(400));
+        assert_eq!(bad(&[("host", "a"), ("host", "b")]), Some(400));
+        assert_eq!(bad(&[("host", "a b")]), Some(400));
+        assert_eq!(bad(&[("host", "user@a")]), Some(400));
+        assert_eq!(bad(&[("host", "127.0.0.1:9000")]), None);
+        assert_eq!(bad(&[("host", "bucket.s3.local")]), None);
+    }
+
+    #[test]
+    fn credentials_date_and_hash_come_once() {
+        let host = ("host", "s3.local");
+        for name in SINGLE_HEADERS {
+            let twice = with("GET", &[host, (name, "a"), (name, "a")]);
+            assert_eq!(
+                refusal(twice).map(|r| r.1).as_deref(),
+                Some("InvalidArgument"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn nul_in_the_path_is_refused() {
+        assert!(has_nul("/b/k%00x"));
+        assert!(!has_nul("/b/k%01x"));
+        let req = http::Request::get("/b/k%00")
+            .header("host", "s3.local")
+            .body(())
+            .unwrap_or_default();
+        assert_eq!(refusal(req).map(|r| r.1).as_deref(), Some("InvalidURI"));
     }
 }

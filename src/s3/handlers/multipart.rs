@@ -90,6 +90,17 @@ fn with_backend_upload_id(
     Ok(())
 }
 
+/// Parts and completions of an upload the proxy did not start (no envelope) would
+/// store plaintext in a bucket whose policy encrypts; for the proxy it does not exist.
+/// Such uploads can still be listed and aborted.
+pub fn not_started_here() -> S3Error {
+    S3Error::new(
+        "NoSuchUpload",
+        StatusCode::NOT_FOUND,
+        "The specified upload does not exist: it was not started through the encryption proxy; start a new one.",
+    )
+}
+
 fn upload_id_param(rc: &RequestContext) -> Result<&str, S3Error> {
     rc.target
         .param("uploadId")
@@ -159,13 +170,7 @@ pub async fn upload_part(
             )
         })?;
     let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
-    let envelope = envelope.ok_or_else(|| {
-        S3Error::new(
-            "NoSuchUpload",
-            StatusCode::NOT_FOUND,
-            "This upload was not started through the encryption proxy; start a new one.",
-        )
-    })?;
+    let envelope = envelope.ok_or_else(not_started_here)?;
     let data_key = encryption::open_object_key(rc, bucket, key, &envelope).await?;
     let len = plaintext_len(&verified)?;
     with_backend_upload_id(&mut parts, &backend_id)?;
@@ -248,6 +253,7 @@ pub async fn complete(
         return Err(e.into());
     }
     let body_bytes = body_bytes?;
+    xml::document::check(&body_bytes, &xml::document::COMPLETE)?;
     with_backend_upload_id(&mut parts, &backend_id)?;
     if let Some(env) = &envelope {
         check_layout(rc, &parts, &body_bytes, env.segment_size()).await?;
@@ -304,13 +310,23 @@ async fn check_layout(
             "Through the encryption proxy, part numbers must run 1, 2, …, N without gaps: the object's layout is derived from part positions.",
         ));
     }
-    let sizes = list_part_sizes(rc, parts, numbers.len()).await?;
+    // The ETags the client names, in the order of `numbers` (the checker above made sure
+    // every Part has a PartNumber; S3 requires an ETag too).
+    let named: Vec<Option<String>> = blocks(text, "Part")
+        .iter()
+        .map(|b| xml::element_texts(b, "ETag").first().map(|e| bare_etag(e)))
+        .collect();
+    let stored = list_part_sizes(rc, parts, numbers.len()).await?;
     let s = u64::from(segment_size);
     let mut plain = Vec::with_capacity(numbers.len());
-    for n in &numbers {
-        let c = sizes
-            .get(n)
-            .ok_or_else(|| S3Error::invalid_part(format!("Part {n} was not uploaded.")))?;
+    for (i, n) in numbers.iter().enumerate() {
+        let (c, etag) = stored.get(n).ok_or_else(|| missing_part(*n))?;
+        // Some backends complete whatever ETags they are given; S3 refuses a mismatch.
+        if let (Some(Some(named)), Some(etag)) = (named.get(i), etag)
+            && !named.eq_ignore_ascii_case(etag)
+        {
+            return Err(missing_part(*n));
+        }
         plain.push(
             part_plaintext_len(*c, segment_size)
                 .ok_or_else(|| tampered(format!("part {n} has an impossible ciphertext size")))?,
@@ -330,12 +346,25 @@ async fn check_layout(
     Ok(())
 }
 
-/// Ciphertext sizes of the stored parts, by part number (ListParts, paginated).
+/// S3's answer for a part that is not there or not the one named.
+fn missing_part(n: u32) -> S3Error {
+    S3Error::invalid_part(format!(
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag (part {n})."
+    ))
+}
+
+/// An ETag as listed or named, without quotes or their XML escapes.
+fn bare_etag(text: &str) -> String {
+    xml::unescape(text.trim()).trim_matches('"').to_string()
+}
+
+/// Ciphertext sizes and ETags of the stored parts, by part number (ListParts,
+/// paginated).
 async fn list_part_sizes(
     rc: &RequestContext,
     parts: &http::request::Parts,
     expected: usize,
-) -> Result<std::collections::HashMap<u32, u64>, S3Error> {
+) -> Result<std::collections::HashMap<u32, (u64, Option<String>)>, S3Error> {
     let mut sizes = std::collections::HashMap::new();
     let upload_id = parse_query(parts.uri.query().unwrap_or(""))
         .into_iter()
@@ -388,8 +417,11 @@ async fn list_part_sizes(
             let sz = xml::element_texts(block, "Size")
                 .first()
                 .and_then(|v| v.trim().parse().ok());
+            let etag = xml::element_texts(block, "ETag")
+                .first()
+                .map(|e| bare_etag(e));
             if let (Some(n), Some(sz)) = (n, sz) {
-                sizes.insert(n, sz);
+                sizes.insert(n, (sz, etag));
             }
         }
         let truncated = xml::element_texts(&text, "IsTruncated")
