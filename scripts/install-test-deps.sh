@@ -39,11 +39,11 @@ fi
 
 missing=()
 for bin in radosgw ceph-mon ceph-osd ceph; do command -v "$bin" >/dev/null || missing+=("$bin"); done
-for bin in curl openssl; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+for bin in curl openssl xxd; do command -v "$bin" >/dev/null || missing+=("$bin"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install (missing: ${missing[*]})"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl openssl >/dev/null
+  apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl openssl xxd >/dev/null
 else
-  echo "install-test-deps: Ceph RGW, curl and openssl already installed"
+  echo "install-test-deps: Ceph RGW, curl, openssl and xxd already installed"
 fi

@@ -20,6 +20,7 @@ mod tls_front;
 pub use backend::{Backend, BackendKind, Target};
 pub use clients::{Client, ClientEnv};
 pub use files::{random_bytes, sha256_file, unique_bucket};
+pub use process::{CommandOutput, run_command};
 
 pub use proxy::{ProxyOptions, TestProxy};
 pub use tls_front::TlsFront;
