@@ -48,7 +48,9 @@ pub async fn handle(
 ) -> Result<Response<BoxBody>, Infallible> {
     let started = Instant::now();
     let request_id = new_request_id();
-    state.metrics.in_flight.inc();
+    // A guard, not inc/dec: a client that disconnects drops this future mid-request,
+    // and the gauge must still come down.
+    let in_flight = InFlight::enter(&state.metrics.in_flight);
     let method = req.method().clone();
     let close_after = expects_continue_without_body(&req);
     let mut op_name = "Unknown";
@@ -77,12 +79,28 @@ pub async fn handle(
         .request_duration
         .with_label_values(&[op_name])
         .observe(started.elapsed().as_secs_f64());
-    state.metrics.in_flight.dec();
+    drop(in_flight);
     tracing::info!(request_id = %request_id, op = op_name, %method, resource = %resource, status = status.as_u16(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
     let (parts, body) = resp.into_parts();
     let counted = body::Counted::new(body, state.metrics.bytes_out.clone());
     Ok(Response::from_parts(parts, body::boxed(counted)))
+}
+
+/// Counts one request in `sealgate_requests_in_flight` for as long as it lives.
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &prometheus::IntGauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 async fn serve(
@@ -261,5 +279,24 @@ fn new_request_id() -> String {
 impl From<auth::AuthError> for S3Error {
     fn from(e: auth::AuthError) -> S3Error {
         S3Error::new(e.s3_code(), e.status(), e.to_string()).with_origin(ErrorOrigin::Client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlight;
+
+    #[tokio::test]
+    async fn a_cancelled_request_leaves_the_in_flight_gauge() {
+        let gauge = prometheus::IntGauge::new("g", "g").unwrap_or_else(|_| unreachable!());
+        let g = gauge.clone();
+        let request = async move {
+            let _in_flight = InFlight::enter(&g);
+            std::future::pending::<()>().await;
+        };
+        // The client goes away: the request's future is dropped while it waits.
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(10), request).await;
+        assert!(cut.is_err());
+        assert_eq!(gauge.get(), 0);
     }
 }

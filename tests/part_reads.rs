@@ -32,35 +32,61 @@ fn check_backend(backend: Backend, ranges: u32) {
         common::Client::AwsCli,
         &["s3", "mb", &format!("s3://{bucket}")],
     );
-    for (i, (mib, full, last)) in SHAPES.iter().enumerate() {
-        let started = Instant::now();
-        let key = format!("mp-{mib}MiB");
-        let out = env.run_python(
-            "part_reads.py",
-            SCRIPT,
-            &[
-                &bucket,
-                &key,
-                &mib.to_string(),
-                &full.to_string(),
-                &last.to_string(),
-                &ranges.to_string(),
-                &(1000 + i).to_string(),
-            ],
-        );
-        let report: serde_json::Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("part_reads.py printed no JSON ({e}): {out}"));
-        assert_eq!(report["parts"].as_u64(), Some(u64::from(full + 1)));
-        assert_eq!(report["ranges"].as_u64(), Some(u64::from(ranges)));
-        println!(
-            "{}: {mib} MiB parts: {report} ({:.1}s with the upload)",
-            backend.name(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    // The shapes are independent objects: read them side by side (each in its own boto3
+    // process), which keeps both cores busy while one waits on the backend.
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = SHAPES
+            .iter()
+            .enumerate()
+            .map(|(i, shape)| {
+                let (env, bucket, backend) = (&env, &bucket, &backend);
+                scope.spawn(move || check_shape(env, backend, bucket, i, *shape, ranges))
+            })
+            .collect();
+        for run in runs {
+            if let Err(panic) = run.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
     env.run(
         common::Client::AwsCli,
         &["s3", "rb", &format!("s3://{bucket}")],
+    );
+}
+
+/// One object of one shape: upload, then `ranges` random ranges and every part.
+fn check_shape(
+    env: &ClientEnv,
+    backend: &Backend,
+    bucket: &str,
+    i: usize,
+    (mib, full, last): (u32, u32, u32),
+    ranges: u32,
+) {
+    let started = Instant::now();
+    let key = format!("mp-{mib}MiB");
+    let out = env.run_python(
+        &format!("part_reads_{i}.py"),
+        SCRIPT,
+        &[
+            bucket,
+            &key,
+            &mib.to_string(),
+            &full.to_string(),
+            &last.to_string(),
+            &ranges.to_string(),
+            &(1000 + i).to_string(),
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("part_reads.py printed no JSON ({e}): {out}"));
+    assert_eq!(report["parts"].as_u64(), Some(u64::from(full + 1)));
+    assert_eq!(report["ranges"].as_u64(), Some(u64::from(ranges)));
+    println!(
+        "{}: {mib} MiB parts: {report} ({:.1}s with the upload)",
+        backend.name(),
+        started.elapsed().as_secs_f64()
     );
 }
 
