@@ -5,6 +5,19 @@
 pub mod client;
 pub mod sign;
 
+/// An error and its sources on one line: hyper's top-level message alone ("client
+/// error (Connect)") does not tell an operator what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 use std::time::{Duration, SystemTime};
 
 use http::uri::{Authority, Scheme};

@@ -43,6 +43,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use sealgate::upstream::error_chain;
 
 #[derive(Clone)]
 struct Args {
@@ -248,19 +249,6 @@ async fn request(
         etag,
         text: keep_body.then(|| String::from_utf8_lossy(&kept).into_owned()),
     })
-}
-
-/// An error with its sources: the top-level text of a client error says only
-/// "client error (SendRequest)".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -281,7 +281,7 @@ impl AwsKms {
             .client
             .request(req)
             .await
-            .map_err(|e| KmsError::Unavailable(error_chain(&e)))?;
+            .map_err(|e| KmsError::Unavailable(crate::upstream::error_chain(&e)))?;
         let status = resp.status();
         let error_type = resp
             .headers()
@@ -313,19 +313,6 @@ impl AwsKms {
         )
         .map_err(|e| KmsError::Protocol(format!("signing: {e}")))
     }
-}
-
-/// An error and its sources on one line: hyper's top-level message alone ("client
-/// error (Connect)") does not tell an operator what failed.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads the answer into a zeroized buffer, refusing anything over the limit.

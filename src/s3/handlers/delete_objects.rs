@@ -8,12 +8,12 @@ use http::Response;
 use hyper::body::Incoming;
 
 use super::RequestContext;
-use super::passthrough::{build_upstream_request, relay_response, send, verified_body};
+use super::passthrough::{build_upstream_request, read_xml_body, relay_response, send};
 use crate::auth::Verified;
 use crate::auth::body::BodyOutcome;
 use crate::body::{self, BoxBody};
 use crate::s3::error::S3Error;
-use crate::s3::xml::{self, document};
+use crate::s3::xml::document;
 
 /// The checksum headers S3 takes in place of `Content-MD5`.
 const CHECKSUM_HEADERS: &[&str] = &[
@@ -35,17 +35,7 @@ pub async fn delete_objects(
             "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
         ));
     }
-    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
-    let max = rc.state.config.limits.max_xml_body_bytes;
-    let read = xml::read_bounded(client_body, max, || {
-        S3Error::malformed_xml("The XML you provided was too large.")
-    })
-    .await;
-    // A failed signature, digest or checksum is the answer before any parse error.
-    if let Some(e) = outcome.error() {
-        return Err(e.into());
-    }
-    let doc = read?;
+    let doc = read_xml_body(rc, incoming, verified.body).await?;
     document::check(&doc, &document::DELETE)?;
     let len = doc.len() as u64;
     let req = build_upstream_request(rc, &parts, Some(len), body::full(doc))?;

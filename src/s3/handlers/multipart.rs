@@ -18,7 +18,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::RequestContext;
-use super::passthrough::{build_upstream_request, internal, relay_response, send, verified_body};
+use super::passthrough::{
+    build_upstream_request, internal, read_xml_body, relay_response, send, verified_body,
+};
 use super::put::{plaintext_len, send_sealed};
 use crate::auth::Verified;
 use crate::auth::body::BodyOutcome;
@@ -243,16 +245,7 @@ pub async fn complete(
     verified: Verified,
 ) -> Result<Response<BoxBody>, S3Error> {
     let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
-    let (client_body, outcome) = verified_body(rc, incoming, verified.body);
-    let max = rc.state.config.limits.max_xml_body_bytes;
-    let body_bytes = xml::read_bounded(client_body, max, || {
-        S3Error::malformed_xml("The XML you provided was too large.")
-    })
-    .await;
-    if let Some(e) = outcome.error() {
-        return Err(e.into());
-    }
-    let body_bytes = body_bytes?;
+    let body_bytes = read_xml_body(rc, incoming, verified.body).await?;
     xml::document::check(&body_bytes, &xml::document::COMPLETE)?;
     with_backend_upload_id(&mut parts, &backend_id)?;
     if let Some(env) = &envelope {

@@ -64,6 +64,26 @@ pub fn verified_body(
     )
 }
 
+/// The whole client body of an XML request (DeleteObjects, CompleteMultipartUpload),
+/// verified and at most `limits.max_xml_body_bytes`. A failed signature, digest or
+/// checksum is the answer before a size or parse error.
+pub async fn read_xml_body(
+    rc: &RequestContext,
+    incoming: Incoming,
+    spec: BodySpec,
+) -> Result<bytes::Bytes, S3Error> {
+    let (client_body, outcome) = verified_body(rc, incoming, spec);
+    let max = rc.state.config.limits.max_xml_body_bytes;
+    let read = crate::s3::xml::read_bounded(client_body, max, || {
+        S3Error::malformed_xml("The XML you provided was too large.")
+    })
+    .await;
+    if let Some(e) = outcome.error() {
+        return Err(e.into());
+    }
+    read
+}
+
 /// The backend request for this client request: same method, bucket, key and query
 /// (put into canonical encoding), forwardable headers, exact Content-Length.
 pub fn build_upstream_request(
