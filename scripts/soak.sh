@@ -72,6 +72,10 @@ case "${SOAK_COPY:-1}" in
   required) copy=(--copy-required) ;;
 esac
 say "sealgate pid $pid on 127.0.0.1:$PORT (${SOAK_BACKEND:-embedded} backend); $DURATION s at concurrency $CONCURRENCY"
+rc=0
 "$TARGET/release/examples/soak" --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --pid "$pid" --duration "$DURATION" --concurrency "$CONCURRENCY" --bucket "soak-$(date +%s)" "${copy[@]}" \
-  --max-rss-growth-mib "${SOAK_MAX_RSS_GROWTH_MIB:-64}" --max-fd-growth "${SOAK_MAX_FD_GROWTH:-64}"
+  --max-rss-growth-mib "${SOAK_MAX_RSS_GROWTH_MIB:-64}" --max-fd-growth "${SOAK_MAX_FD_GROWTH:-64}" || rc=$?
+say "object-facts caches at the end (entries, bytes):"
+curl -fsS "http://127.0.0.1:$ADMIN/metrics" | grep '^sealgate_metadata_cache' || true
+exit "$rc"

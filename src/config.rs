@@ -204,6 +204,9 @@ pub struct LimitsConfig {
     /// Requests a client may make at once above the steady rate (the bucket's size);
     /// values below `requests_per_second_per_client` mean one second's worth.
     pub request_burst_per_client: u32,
+    /// Memory for the caches of facts about stored objects (plaintext sizes for
+    /// listings, part layouts for `partNumber` reads), split evenly between them.
+    pub metadata_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -322,6 +325,7 @@ impl Default for LimitsConfig {
             max_connections: 4096,
             requests_per_second_per_client: 0,
             request_burst_per_client: 0,
+            metadata_cache_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! registered into the same registry.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Request, byte, auth and upstream metrics.
@@ -34,6 +34,11 @@ pub struct Metrics {
     pub copy_bytes: IntCounterVec,
     /// `sealgate_copies_total{kind}`: finished copies by how they ran.
     pub copies: IntCounterVec,
+    /// `sealgate_metadata_cache_entries{cache}`: entries in the object-facts caches
+    /// (`sizes`, `layouts`), read when `/metrics` is scraped.
+    pub metadata_cache_entries: IntGaugeVec,
+    /// `sealgate_metadata_cache_bytes{cache}`: bytes those entries are charged.
+    pub metadata_cache_bytes: IntGaugeVec,
 }
 
 impl Metrics {
@@ -114,6 +119,22 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition");
+        let metadata_cache_entries = IntGaugeVec::new(
+            Opts::new(
+                "sealgate_metadata_cache_entries",
+                "Entries in the object-facts caches (sizes, layouts)",
+            ),
+            &["cache"],
+        )
+        .expect("static metric definition");
+        let metadata_cache_bytes = IntGaugeVec::new(
+            Opts::new(
+                "sealgate_metadata_cache_bytes",
+                "Bytes charged to the object-facts caches (sizes, layouts)",
+            ),
+            &["cache"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),
@@ -126,6 +147,8 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(copy_bytes.clone()),
             Box::new(copies.clone()),
+            Box::new(metadata_cache_entries.clone()),
+            Box::new(metadata_cache_bytes.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -152,6 +175,8 @@ impl Metrics {
             in_flight,
             copy_bytes,
             copies,
+            metadata_cache_entries,
+            metadata_cache_bytes,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod checksum_meta;
 pub mod encryption;
 pub mod error;
+pub mod facts;
 pub mod handlers;
 pub mod headers;
 pub mod op;

@@ -117,14 +117,16 @@ pub async fn build_state(config: Config) -> Result<Built, StartError> {
     let (client_access_key, client_secret_key) = client_pairs[0].clone();
     let metrics = Arc::new(Metrics::new());
     let keys = build_key_cache(&config, &metrics)?;
+    let metadata_cache_bytes =
+        u64::try_from(config.limits.metadata_cache_bytes).unwrap_or(u64::MAX);
     let state = Arc::new(AppState {
         config: config.clone(),
         backend,
         credentials: CredentialStore::new(client_pairs),
         metrics,
         keys,
-        size_cache: Arc::new(crate::s3::handlers::list::new_size_cache()),
-        layouts: Arc::new(crate::s3::handlers::get::layouts::new_layout_cache()),
+        size_cache: Arc::new(crate::s3::facts::new_size_cache(metadata_cache_bytes)),
+        layouts: Arc::new(crate::s3::facts::new_layout_cache(metadata_cache_bytes)),
         audit: crate::audit::AuditLog::from_config(&config.audit)
             .map_err(|e| StartError::Config(e.to_string()))?,
     });

@@ -17,7 +17,7 @@ use crate::cache::BucketKeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::s3::error::{ErrorOrigin, S3Error};
-use crate::s3::handlers::list::SizeCache;
+use crate::s3::facts::SizeCache;
 use crate::s3::handlers::{self, RequestContext};
 use crate::s3::op;
 use crate::upstream::Backend;
@@ -33,7 +33,7 @@ pub struct AppState {
     /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
     pub size_cache: Arc<SizeCache>,
     /// Object layouts by (bucket, key, ETag) for `partNumber` reads.
-    pub layouts: Arc<crate::s3::handlers::get::layouts::LayoutCache>,
+    pub layouts: Arc<crate::s3::facts::LayoutCache>,
     /// One JSON line per object key operation, when enabled.
     pub audit: Option<AuditLog>,
 }

@@ -51,6 +51,7 @@ async fn answer(
     }
     Ok(match req.uri().path() {
         "/metrics" => {
+            sample_metadata_caches(&state);
             let mut resp = text(StatusCode::OK, state.metrics.render());
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -107,4 +108,29 @@ fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<BoxBody> 
     let mut resp = Response::new(body::full(body));
     *resp.status_mut() = status;
     resp
+}
+
+/// The object-facts caches are sampled when scraped rather than on every insert.
+fn sample_metadata_caches(state: &AppState) {
+    let m = &state.metrics;
+    for (name, entries, bytes) in [
+        (
+            "sizes",
+            state.size_cache.entry_count(),
+            state.size_cache.weighted_size(),
+        ),
+        (
+            "layouts",
+            state.layouts.entry_count(),
+            state.layouts.weighted_size(),
+        ),
+    ] {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        m.metadata_cache_entries
+            .with_label_values(&[name])
+            .set(gauge(entries));
+        m.metadata_cache_bytes
+            .with_label_values(&[name])
+            .set(gauge(bytes));
+    }
 }

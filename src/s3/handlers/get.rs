@@ -28,7 +28,6 @@ use crate::s3::error::S3Error;
 use crate::s3::range::{self, ByteRange};
 use crate::upstream::sign::canonical_query;
 
-pub mod layouts;
 pub mod part;
 
 /// Conditional headers that apply to the client's read.
@@ -227,7 +226,7 @@ impl Probed {
         if let (Ok((bucket, key)), Ok(tag)) = (rc.target.bucket_and_key(), etag.to_str()) {
             rc.state
                 .layouts
-                .insert(layouts::cache_key(bucket, key, tag), layout)
+                .insert(crate::s3::facts::fact_key(bucket, key, tag), layout)
                 .await;
         }
         Ok(Probed {

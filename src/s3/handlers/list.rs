@@ -31,13 +31,6 @@ use crate::upstream::sign::canonical_query;
 const MAX_LIST_XML: usize = 32 * 1024 * 1024;
 const HEAD_CONCURRENCY: usize = 16;
 
-/// Cache of plaintext sizes by (bucket, key, ETag): an ETag names one content.
-pub type SizeCache = moka::future::Cache<(String, String, String), u64>;
-
-pub fn new_size_cache() -> SizeCache {
-    moka::future::Cache::builder().max_capacity(200_000).build()
-}
-
 /// Forwards the listing and rewrites every `<Size>` to the plaintext size.
 pub async fn list_objects(
     rc: &RequestContext,
@@ -194,7 +187,7 @@ async fn head_cached(
     etag: String,
     version: Option<String>,
 ) -> Option<u64> {
-    let id = (bucket.clone(), key.clone(), etag);
+    let id = crate::s3::facts::fact_key(&bucket, &key, &etag);
     if let Some(s) = state.size_cache.get(&id).await {
         return Some(s);
     }

@@ -12,7 +12,6 @@
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::layouts::cache_key;
 use super::{
     Probed, content_length, copy_response_headers, etag_parts, expect_partial, fetch,
     fetch_keeping_part_number, get_whole, plaintext_answer, plaintext_size, read_prefix,
@@ -22,6 +21,7 @@ use crate::body::{self, BoxBody};
 use crate::crypto::{ObjectLayout, PART_HEADER_LEN, parse_part_header};
 use crate::s3::encryption::{add_sse_headers, envelope_of, hide_from_client, tampered};
 use crate::s3::error::S3Error;
+use crate::s3::facts::fact_key;
 use crate::s3::handlers::RequestContext;
 use crate::s3::handlers::passthrough::{internal, relay_response};
 
@@ -193,7 +193,7 @@ pub(crate) async fn multipart_layout(
     segment_size: u32,
 ) -> Result<ObjectLayout, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
-    let cache_key = cache_key(bucket, key, etag.to_str().map_err(tampered)?);
+    let cache_key = fact_key(bucket, key, etag.to_str().map_err(tampered)?);
     if let Some(layout) = rc.state.layouts.get(&cache_key).await {
         return Ok(layout);
     }
