@@ -7,7 +7,9 @@
 #   plain      sealgate in front of it, encryption off (verify, re-sign, stream);
 #   encrypted  sealgate in front of it, encrypting (the default policy);
 # and two backends:
-#   embedded   s3s-fs 0.14.1 standalone (the S3 implementation sealgate embeds);
+#   embedded   the embedded backend standalone (s3s-fs as a library, the S3 server
+#              sealgate starts when no backend is configured; examples/embedded-backend,
+#              with TCP_NODELAY: the s3s-fs binary stalls small GETs up to 40 ms);
 #   ceph       Ceph RGW 16.2 (the one test.sh started when SEALGATE_TEST_CEPH_* is
 #              set, else a private one under the work directory).
 # Workloads (benches/e2e/load.rs, SigV4, TCP_NODELAY, keep-alive): 64 MiB and 1 GiB
@@ -81,10 +83,11 @@ fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
-  say "building release binaries (sealgate, e2e-load)"
-  cargo build --release --quiet --bin sealgate --example e2e-load
+  say "building release binaries (sealgate, e2e-load, embedded-backend)"
+  cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend
 fi
 SEALGATE=$TARGET_DIR/release/sealgate LOAD=$TARGET_DIR/release/examples/e2e-load
+EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
 command -v nginx >/dev/null || { echo "nginx missing: run scripts/install-bench-deps.sh" >&2; exit 1; }
 NGINX=$(command -v nginx)
 
@@ -96,10 +99,17 @@ stop_proxy() {
   for p in "${PROXY_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   PROXY_PIDS=()
 }
+EMBEDDED_PID=
+stop_embedded() {
+  [ -n "$EMBEDDED_PID" ] || return 0
+  kill "$EMBEDDED_PID" 2>/dev/null || true
+  wait "$EMBEDDED_PID" 2>/dev/null || true
+  EMBEDDED_PID=
+}
 cleanup() {
   set +e
   stop_proxy
-  scripts/backends/s3s-fs.sh stop "$WORK/s3s-fs" >/dev/null 2>&1
+  stop_embedded
   scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -274,9 +284,11 @@ sealgate_target() {
 for backend in $BACKENDS; do
   case $backend in
     embedded)
-      read -r port <<<"$(free_ports 1)"
-      say "s3s-fs on 127.0.0.1:$port"
-      PORT=$port scripts/backends/s3s-fs.sh start "$WORK/s3s-fs" >"$WORK/s3s-fs.out"
+      "$EMBEDDED" "$WORK/embedded" >"$WORK/embedded.out" 2>"$WORK/embedded.log" &
+      EMBEDDED_PID=$!
+      wait_until 30 grep -q '^secret_key=' "$WORK/embedded.out" ||
+        { cat "$WORK/embedded.log" >&2; exit 1; }
+      say "embedded backend at $(sed -n 's/^endpoint=//p' "$WORK/embedded.out")"
       ;;
     ceph)
       if [ -n "${SEALGATE_TEST_CEPH_ENDPOINT:-}" ]; then
@@ -290,7 +302,7 @@ for backend in $BACKENDS; do
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
-  out=$WORK/$([ "$backend" = embedded ] && echo s3s-fs || echo ceph).out
+  out=$WORK/$backend.out
   ep=$(sed -n 's/^endpoint=//p' "$out")
   ak=$(sed -n 's/^access_key=//p' "$out")
   sk=$(sed -n 's/^secret_key=//p' "$out")
@@ -305,7 +317,7 @@ for backend in $BACKENDS; do
   mem=
   { [ "$backend" = embedded ] || [[ " $BACKENDS " != *" embedded "* ]]; } && mem=memory
   sealgate_target "$backend" encrypted true "$ep" "$ak" "$sk" $mem
-  [ "$backend" = embedded ] && scripts/backends/s3s-fs.sh stop "$WORK/s3s-fs"
+  [ "$backend" = embedded ] && stop_embedded
   [ "$backend" = ceph ] && scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1
 done
 

@@ -82,7 +82,7 @@ if [ $# -eq 0 ]; then
   # backends (several minutes off the whole run) and leaves the tests the CPU they ask
   # for. The two scripts' own `cargo build --release` then find nothing left to do.
   say "building release binaries in the background (log: $WORK/release-build.log)"
-  nice -n 19 cargo build --release --bin sealgate --example soak --example e2e-load \
+  nice -n 19 cargo build --release --bin sealgate --example soak --example e2e-load --example embedded-backend \
     >"$WORK/release-build.log" 2>&1 &
   release_pid=$!
 fi
