@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Backend, Client, ClientEnv, ProxyOptions, TestProxy, unique_bucket};
+use common::{Backend, Client, ClientEnv, ProxyOptions, TestProxy, sha256_file, unique_bucket};
 
 const SCRIPT: &str = include_str!("common/post_object.py");
 const PATTERN: &[u8] = b"SEALGATE-PATTERN";
@@ -20,7 +20,7 @@ fn form_uploads_are_verified_sealed_and_streamed() {
     Client::AwsCli.make_bucket(&env, &bucket);
     let bytes_in_before = proxy.metric_sum("sealgate_bytes_received_total", &[]);
 
-    let out = env.run_python("post_object.py", SCRIPT, &[&bucket]);
+    let out = env.run_python("post_object.py", SCRIPT, &["main", &bucket]);
     let results: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("post_object.py printed no JSON ({e}): {out}"));
 
@@ -64,4 +64,37 @@ fn form_uploads_are_verified_sealed_and_streamed() {
         bytes_in >= form_bytes,
         "request bytes {bytes_in} < the 20 MiB form's {form_bytes}"
     );
+}
+
+#[test]
+fn form_uploads_to_a_plain_bucket_are_stored_as_sent() {
+    let backend = require!(Backend::embedded());
+    let proxy = TestProxy::start(
+        &backend,
+        ProxyOptions {
+            encrypt: false,
+            ..ProxyOptions::http()
+        },
+    );
+    let env = ClientEnv::new(proxy.target());
+    let bucket = unique_bucket("postplain");
+    Client::AwsCli.make_bucket(&env, &bucket);
+    let out = env.run_python("post_object.py", SCRIPT, &["plain", &bucket]);
+    let results: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("post_object.py printed no JSON ({e}): {out}"));
+    let objects = proxy.dir().join("embedded/objects").join(&bucket);
+    for key in ["plain-small", "plain-large"] {
+        let path = objects.join(key);
+        let stored =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{key} is not on the backend: {e}"));
+        assert_eq!(
+            Some(sha256_file(&path).as_str()),
+            results[key].as_str(),
+            "{key}: stored as sent"
+        );
+        assert!(
+            stored.windows(PATTERN.len()).any(|w| w == PATTERN),
+            "{key}: a plain bucket holds the plaintext"
+        );
+    }
 }

@@ -280,6 +280,7 @@ fn authenticate(rc: &mut RequestContext, fields: &[(String, String)]) -> Result<
         Err(e) => {
             let reason = match &e {
                 FormAuthError::Auth(a) => a.reason(),
+                FormAuthError::S3(s) if s.code == "AccessDenied" => "missing",
                 FormAuthError::S3(_) => "malformed",
             };
             rc.state
