@@ -276,5 +276,16 @@ def plain(bucket):
     print(json.dumps(out))
 
 
+def stream(bucket, mib):
+    """One large form, for the Rust side to watch the proxy's memory while it streams."""
+    s3 = client()
+    data = plaintext(int(mib) * MIB, 8)
+    fields = presigned(s3, bucket, "stream.bin", conditions=[["content-length-range", 0, 1024 * MIB]])
+    body, ctype = encode(fields, "stream.bin", data)
+    status, _, text = post(bucket, body, ctype)
+    check(status == 204, f"{mib} MiB form: {status} {text[:300]}")
+    print(json.dumps({"sha256": hashlib.sha256(data).hexdigest()}))
+
+
 if __name__ == "__main__":
-    {"main": main, "plain": plain}[sys.argv[1]](*sys.argv[2:])
+    {"main": main, "plain": plain, "stream": stream}[sys.argv[1]](*sys.argv[2:])
