@@ -56,6 +56,8 @@ fn form_uploads_are_verified_sealed_and_streamed() {
         "too-large",
         "anonymous",
         "extra",
+        "chunked",
+        "reserved",
     ] {
         assert!(
             !objects.join(key).exists(),

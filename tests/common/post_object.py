@@ -258,6 +258,34 @@ def main(bucket):
     # 14. Not a form: 412 PreconditionFailed.
     status, _, text = post(bucket, b"key=x", "application/x-www-form-urlencoded")
     check(status == 412 and error_code(text) == "PreconditionFailed", f"not a form: {status} {text[:300]}")
+
+    # 15. Chunked, without Content-Length: 411, as for PutObject.
+    fields = presigned(s3, bucket, "chunked")
+    body, ctype = encode(fields, "c.txt", b"chunked")
+    conn = connection()
+    conn.putrequest("POST", f"/{bucket}")
+    conn.putheader("Content-Type", ctype)
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    try:
+        # The answer may come (and the connection close) before the body is sent.
+        conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    resp = conn.getresponse()
+    text = resp.read()
+    conn.close()
+    check(resp.status == 411 and error_code(text) == "MissingContentLength", f"chunked: {resp.status} {text[:300]}")
+
+    # 16. The proxy's reserved metadata cannot be set through a form either.
+    fields = presigned(
+        s3, bucket, "reserved", fields={"x-amz-meta-sealgate-envelope": "x"},
+        conditions=[{"x-amz-meta-sealgate-envelope": "x"}],
+    )
+    body, ctype = encode(fields, "r.txt", b"reserved")
+    status, _, text = post(bucket, body, ctype)
+    check(status == 400 and error_code(text) == "InvalidArgument", f"reserved metadata: {status} {text[:300]}")
+    check(not exists(s3, bucket, "reserved"), "reserved-metadata form stored nothing")
     print(json.dumps(out))
 
 
