@@ -286,6 +286,30 @@ def main(bucket):
     status, _, text = post(bucket, body, ctype)
     check(status == 400 and error_code(text) == "InvalidArgument", f"reserved metadata: {status} {text[:300]}")
     check(not exists(s3, bucket, "reserved"), "reserved-metadata form stored nothing")
+
+    # 17. Fields before the file over 1 MiB together.
+    fields = presigned(s3, bucket, "huge-fields") + [("x-ignore-padding", "p" * (MIB + 10))]
+    body, ctype = encode(fields, "h.txt", b"h")
+    status, _, text = post(bucket, body, ctype)
+    check(status == 400 and error_code(text) == "MaxPostPreDataLengthExceededError", f"pre-data: {status} {text[:300]}")
+
+    # 18. No file part; no key field; an unknown access key.
+    fields = presigned(s3, bucket, "no-file")
+    body, ctype = encode(fields, "n.txt", b"n")
+    body = body.replace(b'name="file"', b'name="other"')
+    status, _, text = post(bucket, body, ctype)
+    check(status == 400 and b"exactly one file" in text, f"no file: {status} {text[:300]}")
+    fields = [(n, v) for n, v in presigned(s3, bucket, "no-key") if n != "key"]
+    body, ctype = encode(fields, "n.txt", b"n")
+    status, _, text = post(bucket, body, ctype)
+    check(status == 400 and error_code(text) == "InvalidArgument" and b"field named &apos;key&apos;" in text, f"no key: {status} {text[:300]}")
+    fields = [
+        (n, v.replace(os.environ["SG_ACCESS_KEY"], "NOSUCHKEY") if n == "x-amz-credential" else v)
+        for n, v in presigned(s3, bucket, "bad-key")
+    ]
+    body, ctype = encode(fields, "n.txt", b"n")
+    status, _, text = post(bucket, body, ctype)
+    check(status == 403 and error_code(text) == "InvalidAccessKeyId", f"unknown key: {status} {text[:300]}")
     print(json.dumps(out))
 
 

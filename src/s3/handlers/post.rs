@@ -189,33 +189,41 @@ async fn read_prefix(body: &mut BoxBody, boundary: &str) -> Result<Prefix, S3Err
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut read: u64 = 0;
     let mut eof = false;
+    let too_large = || {
+        S3Error::new(
+            "MaxPostPreDataLengthExceededError",
+            StatusCode::BAD_REQUEST,
+            "Your POST request fields preceding the upload file were too large.",
+        )
+        .with_extra("MaxPostPreDataLength", MAX_PRE_DATA.to_string())
+    };
     loop {
-        match parser.next(&mut buf, eof)? {
-            Step::NeedMore => {
-                if read > MAX_PRE_DATA as u64 {
-                    return Err(S3Error::new(
-                        "MaxPostPreDataLengthExceededError",
-                        StatusCode::BAD_REQUEST,
-                        "Your POST request fields preceding the upload file were too large.",
+        let step = parser.next(&mut buf, eof)?;
+        // What the parser consumed is before the file data; so is what it still needs
+        // more to make sense of. What it left after a field may be file data already.
+        let pre_data = match step {
+            Step::NeedMore => read,
+            Step::Field(..) | Step::File(_) | Step::End => read - buf.len() as u64,
+        };
+        if pre_data > MAX_PRE_DATA as u64 {
+            return Err(too_large());
+        }
+        match step {
+            Step::NeedMore => match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        read += data.len() as u64;
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(S3Error::incomplete_body(
+                        "The request body terminated unexpectedly",
                     )
-                    .with_extra("MaxPostPreDataLength", MAX_PRE_DATA.to_string()));
+                    .with_source(e));
                 }
-                match body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            read += data.len() as u64;
-                            buf.extend_from_slice(&data);
-                        }
-                    }
-                    Some(Err(e)) => {
-                        return Err(S3Error::incomplete_body(
-                            "The request body terminated unexpectedly",
-                        )
-                        .with_source(e));
-                    }
-                    None => eof = true,
-                }
-            }
+                None => eof = true,
+            },
             Step::Field(part, value) => {
                 let value = String::from_utf8(value).map_err(|_| form::malformed())?;
                 if fields
