@@ -310,6 +310,41 @@ def main(bucket):
     body, ctype = encode(fields, "n.txt", b"n")
     status, _, text = post(bucket, body, ctype)
     check(status == 403 and error_code(text) == "InvalidAccessKeyId", f"unknown key: {status} {text[:300]}")
+
+    # 19. As s3-tests sends forms: `requests` with files=, every part with a filename,
+    # mixed-case condition names, SigV2, a 3 MiB file (streamed). requests comes with
+    # moto[server] in scripts/requirements-test.txt.
+    import requests
+
+    policy = base64.b64encode(
+        json.dumps(
+            {
+                "expiration": expiration,
+                "conditions": [
+                    {"bUcKeT": bucket},
+                    ["StArTs-WiTh", "$KeY", "foo"],
+                    {"AcL": "private"},
+                    ["StArTs-WiTh", "$CoNtEnT-TyPe", "text/plain"],
+                    ["content-length-range", 0, 5 * MIB],
+                ],
+            }
+        ).encode()
+    )
+    sig = base64.b64encode(hmac.new(os.environ["SG_SECRET_KEY"].encode(), policy, hashlib.sha1).digest())
+    big = "foo" * MIB
+    payload = [
+        ("kEy", "${filename}"),
+        ("AWSAccessKeyId", os.environ["SG_ACCESS_KEY"]),
+        ("acl", "private"),
+        ("signature", sig),
+        ("policy", policy),
+        ("Content-Type", "text/plain"),
+        ("x-ignore-foo", "bar"),
+        ("file", ("foo.txt", big)),
+    ]
+    r = requests.post(f"{os.environ['SG_ENDPOINT']}/{bucket}", files=payload)
+    check(r.status_code == 204, f"requests form: {r.status_code} {r.content[:300]}")
+    check(s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == big.encode(), "requests form reads back")
     print(json.dumps(out))
 
 
