@@ -27,6 +27,7 @@ pub mod credentials;
 pub mod date;
 pub mod error;
 pub mod payload;
+pub mod post_form;
 pub mod signing;
 pub mod sigv2;
 pub mod sigv4;

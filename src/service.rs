@@ -121,6 +121,17 @@ async fn serve(
     let operation = op::classify(&parts.method, &target, &parts.headers);
     *op_name = operation.as_str();
     check_framing(&parts, operation)?;
+    if operation == op::Operation::PostObject {
+        // A browser form: its signature and policy are in the body, checked there.
+        let rc = RequestContext {
+            state: state.clone(),
+            request_id: request_id.to_string(),
+            target,
+            operation,
+            identity: String::new(),
+        };
+        return handlers::post::post_object(rc, parts, incoming).await;
+    }
     let vhost_bucket = if target.virtual_hosted {
         target.bucket.as_deref()
     } else {
@@ -184,6 +195,7 @@ fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Resu
             | op::Operation::UploadPart
             | op::Operation::PutObjectSubresource
             | op::Operation::PutBucketSubresource
+            | op::Operation::PostObject
     );
     if chunked && !aws_chunked_with_length {
         if needs_length {

@@ -17,6 +17,7 @@ pub mod get;
 pub mod list;
 pub mod multipart;
 pub mod passthrough;
+pub mod post;
 pub mod put;
 
 use std::sync::Arc;
@@ -83,9 +84,9 @@ pub async fn dispatch(
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
         CopyObject => copy::copy_object(&rc, parts, body, verified).await,
         UploadPartCopy => copy::upload_part_copy(&rc, parts, body, verified).await,
-        PostObject if encrypting => Err(not_yet(
-            rc.operation,
-            "browser form uploads into encrypting buckets",
+        // The form carries its own authentication: `service` sends it to `post` first.
+        PostObject => Err(S3Error::internal_error(
+            "PostObject reached the authenticated dispatch.",
         )),
         // Whatever the policy says today: older objects may be encrypted.
         GetObjectAttributes => attributes::get_object_attributes(&rc, parts, body, verified).await,
