@@ -7,23 +7,13 @@
 mod common;
 
 use common::{
-    Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, unique_bucket,
+    Backend, Client, ClientEnv, ProxyOptions, TestProxy, random_bytes, sha256_file, status_bytes,
+    unique_bucket,
 };
 
 const MIB: u64 = 1024 * 1024;
 const OBJECT_LEN: u64 = 2048 * MIB;
 const MAX_GROWTH: u64 = 64 * MIB;
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
-}
 
 /// Resets VmHWM to the current RSS (Linux `clear_refs` value 5), so the peak measured
 /// afterwards belongs to the transfer alone.

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Backend, Client, ClientEnv, ProxyOptions, TestProxy, sha256_file, unique_bucket};
+use common::{
+    Backend, Client, ClientEnv, ProxyOptions, TestProxy, sha256_file, status_bytes, unique_bucket,
+};
 
 const SCRIPT: &str = include_str!("common/post_object.py");
 const PATTERN: &[u8] = b"SEALGATE-PATTERN";
@@ -111,17 +113,6 @@ fn form_uploads_to_a_plain_bucket_are_stored_as_sent() {
             "{key}: a plain bucket holds the plaintext"
         );
     }
-}
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
 
 /// The file of a large form streams through: the proxy (in this process, the client in

@@ -13,6 +13,7 @@ mod backend;
 mod clients;
 pub mod fault_proxy;
 mod files;
+mod proc_status;
 mod process;
 mod proxy;
 mod tls_front;
@@ -20,6 +21,7 @@ mod tls_front;
 pub use backend::{Backend, BackendKind, Target};
 pub use clients::{Client, ClientEnv};
 pub use files::{random_bytes, sha256_file, unique_bucket};
+pub use proc_status::status_bytes;
 pub use process::{CommandOutput, run_command};
 
 pub use proxy::{ProxyOptions, TestProxy};
