@@ -60,15 +60,21 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(err) => error_response(&state.metrics, err, &request_id, &resource, &method),
     };
+    let status = resp.status();
     let headers = resp.headers_mut();
     if close_after {
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    // A backend error relayed as it came names the backend's request id in its XML
+    // body; the header keeps that id so the two agree, as S3 clients expect, and the
+    // log line ties it to the proxy's own.
+    let upstream_request_id = relayed_error_request_id(status, headers);
+    if upstream_request_id.is_none()
+        && let Ok(v) = HeaderValue::from_str(&request_id)
+    {
         headers.insert(X_AMZ_REQUEST_ID, v.clone());
         headers.insert(X_AMZ_ID_2, v);
     }
-    let status = resp.status();
     state
         .metrics
         .requests
@@ -81,10 +87,21 @@ pub async fn handle(
         .observe(started.elapsed().as_secs_f64());
     drop(in_flight);
     tracing::info!(request_id = %request_id, op = op_name, %method, resource = %resource, status = status.as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        upstream_request_id = upstream_request_id.as_deref().unwrap_or(""), "request");
     let (parts, body) = resp.into_parts();
     let counted = body::Counted::new(body, state.metrics.bytes_out.clone());
     Ok(Response::from_parts(parts, body::boxed(counted)))
+}
+
+/// The backend's request id of an error answer relayed from the backend (the proxy's
+/// own errors carry no request id header until `handle` adds one).
+fn relayed_error_request_id(status: http::StatusCode, headers: &http::HeaderMap) -> Option<String> {
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let id = headers.get(X_AMZ_REQUEST_ID)?.to_str().ok()?;
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// Counts one request in `sealgate_requests_in_flight` for as long as it lives.
@@ -296,7 +313,28 @@ impl From<auth::AuthError> for S3Error {
 
 #[cfg(test)]
 mod tests {
-    use super::InFlight;
+    use super::{InFlight, X_AMZ_REQUEST_ID, relayed_error_request_id};
+    use http::{HeaderMap, HeaderValue, StatusCode};
+
+    #[test]
+    fn only_relayed_errors_keep_the_backend_request_id() {
+        let mut relayed = HeaderMap::new();
+        relayed.insert(X_AMZ_REQUEST_ID, HeaderValue::from_static("tx000-backend"));
+        assert_eq!(
+            relayed_error_request_id(StatusCode::NOT_FOUND, &relayed).as_deref(),
+            Some("tx000-backend")
+        );
+        assert_eq!(
+            relayed_error_request_id(StatusCode::SERVICE_UNAVAILABLE, &relayed).as_deref(),
+            Some("tx000-backend")
+        );
+        // Successes carry the proxy's id, and so do the proxy's own errors (no header).
+        assert_eq!(relayed_error_request_id(StatusCode::OK, &relayed), None);
+        assert_eq!(
+            relayed_error_request_id(StatusCode::NOT_FOUND, &HeaderMap::new()),
+            None
+        );
+    }
 
     #[tokio::test]
     async fn a_cancelled_request_leaves_the_in_flight_gauge() {

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 import zlib
 
@@ -267,8 +268,27 @@ def checksums(bucket, backend=None):
     s3.delete_object(Bucket=bucket, Key="md5")
 
 
+def request_ids_agree(bucket):
+    """An error's XML names the request id its x-amz-request-id header carries, both for
+    errors the proxy answers itself and for backend errors it relays."""
+    cases = (
+        ("relayed (a bucket that does not exist)", f"/{bucket}-missing", "list-type=2"),
+        ("relayed (a key that does not exist)", f"/{bucket}/missing-key", ""),
+        ("the proxy's own (a part number out of range)", f"/{bucket}/missing-key", "partNumber=0"),
+    )
+    for what, path, query in cases:
+        status, headers, text = raw("GET", path, query)
+        m = re.search(rb"<RequestId>([^<]*)</RequestId>", text)
+        check(status >= 400, f"{what}: answered {status}")
+        header = headers.get("x-amz-request-id")
+        check(header, f"{what}: no x-amz-request-id header")
+        if m:
+            check(m.group(1).decode() == header, f"{what}: body RequestId {m.group(1)!r} != header {header!r}")
+
+
 def conditional(bucket, backend):
     s3 = client()
+    request_ids_agree(bucket)
     first = s3.put_object(Bucket=bucket, Key="c", Body=b"first")
     expect_error("If-None-Match * on an existing key", lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"second", IfNoneMatch="*"), "PreconditionFailed", 412)
     check(s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"first", "the refused write replaced the object")
