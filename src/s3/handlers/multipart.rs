@@ -36,6 +36,8 @@ use crate::upstream::sign::{canonical_query, parse_query};
 
 const UPLOAD_ID_PREFIX: &str = "sg1.";
 const MAX_PARTS: u32 = 10_000;
+/// S3's smallest part but the last.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest response document read whole (an InitiateMultipartUpload result, a page of
 /// ListParts).
 const MAX_RESPONSE_XML: usize = 8 * 1024 * 1024;
@@ -324,6 +326,20 @@ async fn check_layout(
             part_plaintext_len(*c, segment_size)
                 .ok_or_else(|| tampered(format!("part {n} has an impossible ciphertext size")))?,
         );
+    }
+    // S3's own minimum comes first: a client that sends small parts learns what S3
+    // would tell it, not the proxy's layout rule below.
+    if let Some((_, rest)) = plain.split_last()
+        && let Some((i, small)) = rest.iter().enumerate().find(|(_, p)| **p < MIN_PART_SIZE)
+    {
+        return Err(S3Error::new(
+            "EntityTooSmall",
+            StatusCode::BAD_REQUEST,
+            "Your proposed upload is smaller than the minimum allowed size",
+        )
+        .with_extra("ProposedSize", small.to_string())
+        .with_extra("MinSizeAllowed", MIN_PART_SIZE.to_string())
+        .with_extra("PartNumber", (i + 1).to_string()));
     }
     if let Some((last, rest)) = plain.split_last()
         && let Some(first) = rest.first()
