@@ -103,6 +103,15 @@ fn sigv4(c: &mut Criterion) {
     g.finish();
 }
 
+/// A backend GET as `build_upstream_request` makes it.
+fn backend_get() -> http::Request<()> {
+    http::Request::get("http://127.0.0.1:9000/bucket/some/object-key-0001")
+        .header("host", "127.0.0.1:9000")
+        .header("range", "bytes=0-31")
+        .body(())
+        .expect("a valid request")
+}
+
 /// Re-signing for the backend: what every proxied request pays on top of verification.
 fn backend_sign(c: &mut Criterion) {
     let signer = sealgate::upstream::sign::BackendSigner::new(
@@ -115,11 +124,7 @@ fn backend_sign(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("GET object", |b| {
         b.iter(|| {
-            let mut req = http::Request::get("http://127.0.0.1:9000/bucket/some/object-key-0001")
-                .header("host", "127.0.0.1:9000")
-                .header("range", "bytes=0-31")
-                .body(())
-                .expect("a valid request");
+            let mut req = backend_get();
             signer.sign(&mut req, now).is_ok()
         })
     });
@@ -134,11 +139,7 @@ fn backend_sign(c: &mut Criterion) {
     .into();
     g.bench_function("GET object, aws-sigv4", |b| {
         b.iter(|| {
-            let mut req = http::Request::get("http://127.0.0.1:9000/bucket/some/object-key-0001")
-                .header("host", "127.0.0.1:9000")
-                .header("range", "bytes=0-31")
-                .body(())
-                .expect("a valid request");
+            let mut req = backend_get();
             let mut settings = SigningSettings::default();
             settings.percent_encoding_mode = PercentEncodingMode::Single;
             settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;

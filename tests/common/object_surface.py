@@ -150,6 +150,10 @@ def part_edges(bucket, backend=None):
     # S3's minimum part size, whatever the backend enforces (the embedded one does not).
     err = expect_error("a part but the last under 5 MiB", lambda: multipart(s3, bucket, "small-parts", [10 * 1024, 10 * 1024]), "EntityTooSmall", 400)
     check(err["Error"].get("PartNumber") == "1", f"EntityTooSmall names part {err['Error'].get('PartNumber')}")
+    abort_open_uploads(s3, bucket)
+
+
+def abort_open_uploads(s3, bucket):
     try:
         uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     except ClientError:
@@ -329,12 +333,7 @@ def conditional(bucket, backend):
     check(s3.get_object(Bucket=bucket, Key="c-mp")["Body"].read() == mp_data, "complete with If-None-Match * on a new key")
     for k in ("c", "c-new", "c-mp"):
         s3.delete_object(Bucket=bucket, Key=k)
-    try:
-        uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    except ClientError:
-        uploads = []  # s3s-fs lists no uploads; its temp dir goes with the proxy
-    for u in uploads:
-        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    abort_open_uploads(s3, bucket)
 
 
 def tagging(bucket, backend=None):
