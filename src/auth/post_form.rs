@@ -10,7 +10,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{KeyInit as _, Mac as _};
 
 use super::error::AuthError;
 use super::signing::{self, SigningKey};
@@ -85,7 +84,7 @@ pub fn verify(
             let provided = BASE64
                 .decode(signature.trim())
                 .map_err(|_| AuthError::SignatureMismatch)?;
-            let expected = hmac_sha1(secret.as_bytes(), policy_b64.as_bytes());
+            let expected = super::sigv2::raw_sign(secret, policy_b64);
             if !signing::signatures_equal(&expected, &provided) {
                 return Err(AuthError::SignatureMismatch);
             }
@@ -94,20 +93,10 @@ pub fn verify(
     }
 }
 
-fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
-    match hmac::Hmac::<sha1::Sha1>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        }
-        // HMAC accepts keys of any length.
-        Err(_) => [0; 20],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{KeyInit as _, Mac as _};
 
     const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

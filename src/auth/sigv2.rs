@@ -155,7 +155,8 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
     BASE64.encode(raw_sign(secret, string_to_sign))
 }
 
-fn raw_sign(secret: &str, string_to_sign: &str) -> [u8; 20] {
+/// Raw HMAC-SHA1 of `string_to_sign` with the secret key (also a form policy's).
+pub(crate) fn raw_sign(secret: &str, string_to_sign: &str) -> [u8; 20] {
     match hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()) {
         Ok(mut mac) => {
             mac.update(string_to_sign.as_bytes());
