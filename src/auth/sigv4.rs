@@ -406,16 +406,15 @@ pub(crate) fn verify_header(
     let payload =
         header_str(parts, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let mode = PayloadMode::parse(payload)?;
-    let secret = ctx
+    let key = ctx
         .credentials
-        .secret(cred.access_key)
+        .signing_key(cred.access_key, cred.date, cred.region, cred.service)
         .ok_or(AuthError::UnknownAccessKey)?;
     if date::distance(when, ctx.now) > ctx.max_skew {
         return Err(AuthError::RequestTimeTooSkewed);
     }
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let query = canonical::canonical_query(&pairs, |_| true);
-    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let d = details(
         parts,
         cred,
@@ -474,9 +473,9 @@ pub(crate) fn verify_presigned(
     let mode = PayloadMode::parse(claimed.unwrap_or(payload))?;
     let provided =
         signing::parse_signature_hex(&params.signature).ok_or(AuthError::SignatureMismatch)?;
-    let secret = ctx
+    let key = ctx
         .credentials
-        .secret(cred.access_key)
+        .signing_key(cred.access_key, cred.date, cred.region, cred.service)
         .ok_or(AuthError::UnknownAccessKey)?;
     // A URL may be used up to the skew before its date (clocks differ) and until it expires.
     if ctx
@@ -490,7 +489,6 @@ pub(crate) fn verify_presigned(
         return Err(AuthError::Expired);
     }
     let query = canonical::canonical_query(&pairs, |p| !p.name_is("X-Amz-Signature"));
-    let key = SigningKey::derive(secret, cred.date, cred.region, cred.service);
     let d = details(
         parts,
         &cred,
