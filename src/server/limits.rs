@@ -77,8 +77,8 @@ impl RequestGate {
         }
         check_method(req.method())?;
         check_host(req)?;
-        for name in SINGLE_HEADERS {
-            if req.headers().get_all(*name).iter().nth(1).is_some() {
+        for name in &SINGLE_HEADERS {
+            if req.headers().get_all(name).iter().nth(1).is_some() {
                 // Which copy would count? The signature covers both, joined, but the
                 // credentials, date and payload hash must be one value each.
                 return Err(S3Error::invalid_argument(format!(
@@ -109,12 +109,13 @@ impl RequestGate {
 
 /// Headers a request may carry once. (hyper itself refuses differing `Content-Length`
 /// values and folds equal ones, RFC 9112 §6.3, so the body's framing is never in doubt.)
-const SINGLE_HEADERS: &[&str] = &[
-    "authorization",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-    "x-amz-decoded-content-length",
+/// As `HeaderName`s, so the per-request check does not parse five names each time.
+const SINGLE_HEADERS: [http::HeaderName; 5] = [
+    http::header::AUTHORIZATION,
+    http::HeaderName::from_static("x-amz-date"),
+    http::HeaderName::from_static("x-amz-content-sha256"),
+    http::HeaderName::from_static("x-amz-security-token"),
+    http::HeaderName::from_static("x-amz-decoded-content-length"),
 ];
 
 /// The methods of S3: others are refused before authentication, as S3 does. Methods
@@ -547,7 +548,8 @@ mod tests {
     #[test]
     fn credentials_date_and_hash_come_once() {
         let host = ("host", "s3.local");
-        for name in SINGLE_HEADERS {
+        for name in &SINGLE_HEADERS {
+            let name = name.as_str();
             let twice = with("GET", &[host, (name, "a"), (name, "a")]);
             assert_eq!(
                 refusal(twice).map(|r| r.1).as_deref(),
