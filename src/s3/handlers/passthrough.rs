@@ -147,7 +147,7 @@ pub async fn send(
     req: Request<BoxBody>,
     outcome: &BodyOutcome,
 ) -> Result<Response<Incoming>, S3Error> {
-    let result = rc.state.backend.send(req).await;
+    let result = rc.state.backend.send(&rc.backend, req).await;
     if let Some(err) = outcome.error() {
         return Err(err.into());
     }
