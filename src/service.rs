@@ -154,7 +154,7 @@ async fn serve(
         // A browser form: its signature and policy are in the body, checked there,
         // which is where identity and backend identity are chosen. Until then the
         // least privileged one stands in (no backend request is made before).
-        let rc = RequestContext {
+        let mut rc = RequestContext {
             state: state.clone(),
             request_id: request_id.to_string(),
             target,
@@ -162,7 +162,9 @@ async fn serve(
             identity: String::new(),
             backend: BackendIdentity::Anonymous,
         };
-        return handlers::post::post_object(rc, parts, incoming).await;
+        let result = handlers::post::post_object(&mut rc, parts, incoming).await;
+        identity.clone_from(&rc.identity);
+        return result;
     }
     let vhost_bucket = if target.virtual_hosted {
         target.bucket.as_deref()

@@ -4,6 +4,7 @@
 //! as the request's identity.
 
 pub mod client;
+pub mod expect;
 pub mod identity;
 pub mod sign;
 
@@ -137,6 +138,9 @@ impl Backend {
                 .sign(&mut req, SystemTime::now())
                 .map_err(|e| UpstreamError::Build(e.to_string()))?,
             BackendIdentity::Anonymous => sign::strip_signature(req.headers_mut()),
+        }
+        if expect::expects_continue(req.headers()) {
+            expect::hold_body(&mut req);
         }
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),

@@ -6,6 +6,7 @@
 #   backend_identity.py SCENARIO JSON   (the JSON names endpoints, keys and buckets)
 import http.client
 import json
+import socket
 import sys
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -72,6 +73,27 @@ def raw(endpoint, method, path, body=b"", headers=None):
     data = resp.read()
     conn.close()
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+
+def expect_continue(endpoint, path, body):
+    """An unsigned PUT with `Expect: 100-continue`: the status of the first answer
+    (100 or a final one); after a 100 the body is sent and the final status returned
+    as well."""
+    u = urllib.parse.urlparse(endpoint)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(
+            f"PUT {path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {len(body)}\r\n"
+            "x-amz-acl: public-read\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        first = s.recv(65536).decode(errors="replace")
+        status = first.split(" ")[1]
+        if status != "100":
+            return status, None
+        s.sendall(body)
+        rest = first.split("\r\n\r\n", 1)[1]
+        while "\r\n" not in rest:
+            rest += s.recv(65536).decode(errors="replace")
+        return status, rest.split(" ")[1]
 
 
 def error_code(data):
@@ -253,6 +275,17 @@ def forward(cfg):
     )
     check(status == 403, f"bad Authorization PUT: {status} {data[:200]}")
     check(not exists(a, pub, "bad-header"), "the bad Authorization PUT stored nothing")
+
+    # Expect: 100-continue: only Ceph can tell whether it takes the upload, so the
+    # client hears Ceph's refusal before any 100 Continue, and the 100 only when Ceph
+    # asks for the body.
+    first, _ = expect_continue(proxy, f"/{priv}/continued", DATA)
+    check(first == "403", f"Expect: 100-continue into a private bucket: first answer {first}")
+    check(not exists(a, priv, "continued"), "the refused upload stored nothing")
+    first, final = expect_continue(proxy, f"/{pub}/continued", DATA)
+    check((first, final) == ("100", "200"), f"Expect: 100-continue into a public bucket: {first}, {final}")
+    status, _, data = raw(proxy, "GET", f"/{pub}/continued")
+    check(status == 200 and data == DATA, f"unsigned GET of the continued upload: {status}")
 
     # Body framing as for signed requests: chunked without a length is 411.
     status, _, data = raw(proxy, "PUT", f"/{pub}/chunked", DATA, {"Transfer-Encoding": "chunked"})

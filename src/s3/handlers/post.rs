@@ -66,7 +66,7 @@ struct Prefix {
 
 /// Handles a PostObject request (not authenticated by `service`: the form is).
 pub async fn post_object(
-    mut rc: RequestContext,
+    rc: &mut RequestContext,
     parts: http::request::Parts,
     incoming: Incoming,
 ) -> Result<Response<BoxBody>, S3Error> {
@@ -98,7 +98,7 @@ pub async fn post_object(
             S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
         })?;
     let (mut client_body, client_outcome) =
-        verified_body(&rc, incoming, BodySpec::plain(Some(content_length)));
+        verified_body(rc, incoming, BodySpec::plain(Some(content_length)));
     let prefix = match read_prefix(&mut client_body, &boundary).await {
         Ok(p) => p,
         Err(e) => return Err(client_outcome.error().map(S3Error::from).unwrap_or(e)),
@@ -126,7 +126,7 @@ pub async fn post_object(
         }
     }
     // An anonymous form has no policy to hold it to; the backend's ACL decides.
-    let policy = match authenticate(&mut rc, &fields)? {
+    let policy = match authenticate(rc, &fields)? {
         Some(policy_b64) => Some(Policy::parse(&policy_b64)?),
         None => None,
     };
@@ -163,7 +163,7 @@ pub async fn post_object(
     let encrypting = rc.state.config.policy(&bucket).encrypt;
     let stored = if encrypting {
         put_sealed(
-            &rc,
+            rc,
             &put,
             file_body,
             file_len,
@@ -172,14 +172,14 @@ pub async fn post_object(
         )
         .await?
     } else {
-        let req = build_upstream_request(&rc, &put, Some(file_len), file_body)?;
-        let resp = sent(&rc, req, &client_outcome, &form_outcome).await?;
-        relay_response(&rc, resp)
+        let req = build_upstream_request(rc, &put, Some(file_len), file_body)?;
+        let resp = sent(rc, req, &client_outcome, &form_outcome).await?;
+        relay_response(rc, resp)
     };
     if !stored.status().is_success() {
         return Ok(stored);
     }
-    Ok(answer(&rc, &parts, &fields, &bucket, &key, stored))
+    Ok(answer(rc, &parts, &fields, &bucket, &key, stored))
 }
 
 /// The value of a field, by case-insensitive name.
