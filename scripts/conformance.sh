@@ -58,9 +58,9 @@ export CEPH_CONF="$SEALGATE_CONFORMANCE_CEPH_DIR/ceph.conf"
 [ -f "$CEPH_CONF" ] || { echo "no ceph.conf in $SEALGATE_CONFORMANCE_CEPH_DIR" >&2; exit 1; }
 
 # The suite's "main" and "alt" users (idempotent: an existing user is kept). A pass
-# deletes its buckets only when its session ends, and through the proxy every bucket
-# is created by the main user, so Ceph's default limit of 1000 buckets per user is far
-# too low for two passes at once.
+# deletes its buckets only when its session ends, and both passes create their buckets
+# as these two users, so Ceph's default limit of 1000 buckets per user is far too low
+# for two passes at once.
 make_user() {
   local uid=$1 ak=$2 sk=$3
   if ! radosgw-admin user info --uid="$uid" >/dev/null 2>&1; then

@@ -70,6 +70,12 @@ export SEALGATE_TEST_CEPH_ENDPOINT SEALGATE_TEST_CEPH_ACCESS_KEY SEALGATE_TEST_C
 SEALGATE_TEST_CEPH_ENDPOINT=$(creds "$WORK/ceph.out" endpoint)
 SEALGATE_TEST_CEPH_ACCESS_KEY=$(creds "$WORK/ceph.out" access_key)
 SEALGATE_TEST_CEPH_SECRET_KEY=$(creds "$WORK/ceph.out" secret_key)
+# A second Ceph user, for the tests of per-client backend identities
+# (tests/backend_identity.rs): what one backend user may not do to another's buckets.
+export SEALGATE_TEST_CEPH_ALT_ACCESS_KEY=sealgatetestaltaccess
+export SEALGATE_TEST_CEPH_ALT_SECRET_KEY=sealgatetestaltsecretkey000000000000000
+CEPH_CONF="$WORK/ceph/ceph.conf" radosgw-admin user create --uid=sealgate-alt --display-name=sealgate-alt \
+  --access-key="$SEALGATE_TEST_CEPH_ALT_ACCESS_KEY" --secret-key="$SEALGATE_TEST_CEPH_ALT_SECRET_KEY" >/dev/null
 export SEALGATE_TEST_MOTO_ENDPOINT
 SEALGATE_TEST_MOTO_ENDPOINT=$(creds "$WORK/moto.out" endpoint)
 export SEALGATE_TEST_REQUIRE_BACKENDS=1

@@ -62,11 +62,19 @@ pub enum AuthMethod {
     SigV4Presigned,
     SigV2Header,
     SigV2Presigned,
+    /// Not at all: no Authorization and no presigned query (accepted only when
+    /// anonymous requests are forwarded).
+    Anonymous,
 }
 
-/// Proof that a request's signature was checked; only [`verify`] makes one.
+/// The identity logs and audit records name for requests without a signature.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Proof that a request's signature was checked, or that it carries none at all;
+/// only [`verify`] and [`verify_or_anonymous`] make one.
 #[derive(Debug)]
 pub struct Verified {
+    /// The client's access key; [`ANONYMOUS`] for [`AuthMethod::Anonymous`].
     pub access_key: String,
     pub method: AuthMethod,
     /// How the body must be decoded and checked.
@@ -121,6 +129,44 @@ pub fn verify(parts: &Parts, ctx: &VerifyContext) -> Result<Verified, AuthError>
         Claim::V2Header(v) => sigv2::verify_header(parts, ctx, v),
         Claim::V2Query => sigv2::verify_presigned(parts, ctx),
     }
+}
+
+/// As [`verify`], except that a request carrying no signature at all is accepted as
+/// anonymous when `forward_anonymous` is set. A request that claims a signature is
+/// always verified: a bad signature is refused, never downgraded to anonymous.
+pub fn verify_or_anonymous(
+    parts: &Parts,
+    ctx: &VerifyContext,
+    forward_anonymous: bool,
+) -> Result<Verified, AuthError> {
+    if forward_anonymous && matches!(claim(parts), Err(AuthError::Missing)) {
+        return anonymous(parts);
+    }
+    verify(parts, ctx)
+}
+
+/// The proof for an unsigned request. Its body is checked as a signed request's is
+/// where the client committed to something (`x-amz-content-sha256` as a hash,
+/// Content-MD5, flexible checksums); aws-chunked chunk signatures cannot be checked
+/// without a seed signature, so such a body is refused.
+fn anonymous(parts: &Parts) -> Result<Verified, AuthError> {
+    let mode = match parts
+        .headers
+        .get("x-amz-content-sha256")
+        .map(|v| v.to_str().map_err(|_| AuthError::InvalidContentSha256))
+        .transpose()?
+    {
+        Some(v) => payload::PayloadMode::parse(v)?,
+        None => payload::PayloadMode::Unsigned,
+    };
+    if mode.is_chunk_signed() {
+        return Err(AuthError::Missing);
+    }
+    Ok(Verified {
+        access_key: ANONYMOUS.to_string(),
+        method: AuthMethod::Anonymous,
+        body: BodySpec::from_headers(&parts.headers, mode, None)?,
+    })
 }
 
 /// Headers that belong to the client's signature and never go upstream.
@@ -202,6 +248,8 @@ fn strip_auth_query(parts: &mut Parts, method: AuthMethod) {
     let names: &[&str] = match method {
         AuthMethod::SigV4Presigned | AuthMethod::SigV4Header => &sigv4::PRESIGNED_PARAMS,
         AuthMethod::SigV2Presigned | AuthMethod::SigV2Header => &sigv2::PRESIGNED_PARAMS,
+        // Nothing signed, so nothing to strip: every parameter is the request's own.
+        AuthMethod::Anonymous => return,
     };
     let pairs = canonical::parse_query(query);
     if !pairs.iter().any(|p| names.iter().any(|n| p.name_is(n))) {

@@ -104,14 +104,54 @@ pub struct AuthConfig {
     pub allow_sigv2: bool,
     /// Largest accepted difference between a request's date and the proxy clock.
     pub max_clock_skew_secs: u64,
+    /// What becomes of requests that carry no signature at all.
+    pub anonymous: AnonymousRequests,
 }
 
-/// One key pair clients may sign requests with.
+/// Requests without any signature (no Authorization, no presigned query, a form
+/// without signature and policy). A request with a signature that fails is never
+/// anonymous: it is refused either way.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AnonymousRequests {
+    /// 403 `AccessDenied`, before anything reaches the backend.
+    Refuse,
+    /// Sent to the backend unsigned, so its bucket ACLs and policies decide; objects
+    /// are sealed and opened as for signed requests.
+    Forward,
+}
+
+/// One key pair clients may sign requests with, and optionally the backend key pair
+/// the proxy signs their requests with (else `[backend]`'s).
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialEntry {
     pub access_key: String,
     pub secret_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_secret_key: Option<String>,
+}
+
+impl CredentialEntry {
+    /// A client key pair whose requests reach the backend as `[backend]`'s identity.
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> CredentialEntry {
+        CredentialEntry {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            backend_access_key: None,
+            backend_secret_key: None,
+        }
+    }
+
+    /// The backend key pair this client's requests are signed with, when it has its own.
+    pub fn backend_pair(&self) -> Option<(&str, &str)> {
+        match (&self.backend_access_key, &self.backend_secret_key) {
+            (Some(a), Some(s)) => Some((a.as_str(), s.as_str())),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for CredentialEntry {
@@ -119,6 +159,11 @@ impl std::fmt::Debug for CredentialEntry {
         f.debug_struct("CredentialEntry")
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
+            .field("backend_access_key", &self.backend_access_key)
+            .field(
+                "backend_secret_key",
+                &self.backend_secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -279,6 +324,7 @@ impl Default for AuthConfig {
         Self {
             allow_sigv2: true,
             max_clock_skew_secs: 15 * 60,
+            anonymous: AnonymousRequests::Refuse,
         }
     }
 }
@@ -490,6 +536,7 @@ impl Config {
                     "listed twice",
                 ));
             }
+            validate_backend_pair(i, c, b.endpoint.is_some())?;
         }
         if self.auth.max_clock_skew_secs == 0 {
             return Err(invalid("auth.max_clock_skew_secs", "must be at least 1"));
@@ -560,6 +607,51 @@ impl Config {
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.server.header_timeout_secs)
     }
+}
+
+/// A client's own backend key pair: both halves or neither (half a pair would silently
+/// sign as `[backend]`), and only towards a configured backend (the embedded one has a
+/// single generated identity).
+fn validate_backend_pair(
+    i: usize,
+    c: &CredentialEntry,
+    external_backend: bool,
+) -> Result<(), ConfigError> {
+    let (access, secret) = (&c.backend_access_key, &c.backend_secret_key);
+    match (access, secret) {
+        (None, None) => return Ok(()),
+        (Some(_), None) => {
+            return Err(invalid(
+                format!("credentials[{i}].backend_secret_key"),
+                "required with backend_access_key",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                format!("credentials[{i}].backend_access_key"),
+                "required with backend_secret_key",
+            ));
+        }
+        (Some(_), Some(_)) => {}
+    }
+    for (name, value) in [
+        ("backend_access_key", access),
+        ("backend_secret_key", secret),
+    ] {
+        if value.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                format!("credentials[{i}].{name}"),
+                "must not be empty",
+            ));
+        }
+    }
+    if !external_backend {
+        return Err(invalid(
+            format!("credentials[{i}].backend_access_key"),
+            "only with backend.endpoint (the embedded backend has one identity)",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_policy(key: &str, p: &BucketPolicy) -> Result<(), ConfigError> {
@@ -772,10 +864,86 @@ mod tests {
 
     #[test]
     fn credentials_debug_redacts_secret() {
-        let c = CredentialEntry {
-            access_key: "AK".into(),
-            secret_key: "very-secret".into(),
-        };
-        assert!(!format!("{c:?}").contains("very-secret"));
+        let mut c = CredentialEntry::new("AK", "very-secret");
+        c.backend_access_key = Some("BACKENDAK".into());
+        c.backend_secret_key = Some("backend-very-secret".into());
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("AK") && shown.contains("BACKENDAK"),
+            "{shown}"
+        );
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    fn with_credentials(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        let text = format!(
+            "[backend]\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"B\"\nsecret_key = \"b\"\n{toml}"
+        );
+        std::fs::write(&f, text).unwrap();
+        Config::load(Some(&f), env(&[]))
+    }
+
+    #[test]
+    fn client_backend_pair_is_both_or_neither() {
+        let c = with_credentials(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"a\"\n\
+             backend_access_key = \"BA\"\nbackend_secret_key = \"ba\"\n\
+             [[credentials]]\naccess_key = \"C\"\nsecret_key = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.credentials[0].backend_pair(), Some(("BA", "ba")));
+        assert_eq!(c.credentials[1].backend_pair(), None);
+        let e = with_credentials(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"a\"\nbackend_access_key = \"BA\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "credentials[0].backend_secret_key: required with backend_access_key"
+        );
+        let e = with_credentials(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"a\"\nbackend_secret_key = \"ba\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "credentials[0].backend_access_key: required with backend_secret_key"
+        );
+        let e = with_credentials(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"a\"\n\
+             backend_access_key = \"BA\"\nbackend_secret_key = \"\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "credentials[0].backend_secret_key: must not be empty"
+        );
+    }
+
+    #[test]
+    fn client_backend_pair_needs_an_external_backend() {
+        let mut c = Config::default();
+        let mut entry = CredentialEntry::new("A", "a");
+        entry.backend_access_key = Some("BA".into());
+        entry.backend_secret_key = Some("ba".into());
+        c.credentials = vec![entry];
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("credentials[0].backend_access_key: only with backend.endpoint"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn anonymous_requests_are_refused_unless_forwarding_is_asked_for() {
+        assert_eq!(Config::default().auth.anonymous, AnonymousRequests::Refuse);
+        let c = Config::load(None, env(&[("SEALGATE_AUTH__ANONYMOUS", "forward")])).unwrap();
+        assert_eq!(c.auth.anonymous, AnonymousRequests::Forward);
+        let e = Config::load(None, env(&[("SEALGATE_AUTH__ANONYMOUS", "allow")])).unwrap_err();
+        assert!(e.to_string().contains("auth.anonymous"), "{e}");
     }
 }

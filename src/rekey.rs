@@ -62,9 +62,12 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
-    /// The `x-amz-copy-source` value for the backend: URL-encoded path and version.
+    /// The `x-amz-copy-source` value for the backend: URL-encoded `bucket/key` and
+    /// version, without a leading `/`, as SDKs send it: bucket policies compare
+    /// `s3:x-amz-copy-source` with patterns like `bucket/prefix/*`, and the copy is sent
+    /// as the client's backend identity, so such a policy must see what a client sends.
     pub fn copy_source_value(&self) -> Result<HeaderValue, S3Error> {
-        let mut v = format!("/{}/{}", encode_key(&self.bucket), encode_key(&self.key));
+        let mut v = format!("{}/{}", encode_key(&self.bucket), encode_key(&self.key));
         if let Some(id) = &self.version_id {
             v.push_str("?versionId=");
             v.push_str(&encode_key(id));
@@ -374,4 +377,30 @@ pub(crate) fn count_copy_bytes(rc: &RequestContext, direction: &str, body: BoxBo
 /// Counts one finished copy by kind.
 pub(crate) fn count_copy(rc: &RequestContext, kind: &str) {
     rc.state.metrics.copies.with_label_values(&[kind]).inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObjectRef;
+
+    #[test]
+    fn copy_source_is_sent_as_sdks_send_it() {
+        let at = |version_id: Option<&str>| ObjectRef {
+            bucket: "src".into(),
+            key: "public/a b+c".into(),
+            version_id: version_id.map(str::to_string),
+        };
+        let value = |r: ObjectRef| {
+            r.copy_source_value()
+                .map(|v| v.to_str().map(str::to_string))
+        };
+        assert_eq!(
+            value(at(None)).ok().and_then(Result::ok).as_deref(),
+            Some("src/public/a%20b%2Bc")
+        );
+        assert_eq!(
+            value(at(Some("3+4"))).ok().and_then(Result::ok).as_deref(),
+            Some("src/public/a%20b%2Bc?versionId=3%2B4")
+        );
+    }
 }

@@ -119,10 +119,12 @@ pub async fn build_state(config: Config) -> Result<Built, StartError> {
     let keys = build_key_cache(&config, &metrics)?;
     let metadata_cache_bytes =
         u64::try_from(config.limits.metadata_cache_bytes).unwrap_or(u64::MAX);
+    let backend_identities = backend.identities(&config.credentials);
     let state = Arc::new(AppState {
         config: config.clone(),
         backend,
         credentials: CredentialStore::new(client_pairs),
+        backend_identities,
         metrics,
         keys,
         opened_keys: crate::cache::OpenedKeys::new(

@@ -14,19 +14,21 @@ use crate::audit::AuditLog;
 use crate::auth::{self, CredentialStore, VerifyContext};
 use crate::body::{self, BoxBody};
 use crate::cache::BucketKeyCache;
-use crate::config::Config;
+use crate::config::{AnonymousRequests, Config};
 use crate::metrics::Metrics;
 use crate::s3::error::{ErrorOrigin, S3Error};
 use crate::s3::facts::SizeCache;
 use crate::s3::handlers::{self, RequestContext};
 use crate::s3::op;
-use crate::upstream::Backend;
+use crate::upstream::{Backend, BackendIdentities, BackendIdentity};
 
 /// Everything a request may need, shared by all connections.
 pub struct AppState {
     pub config: Arc<Config>,
     pub backend: Backend,
     pub credentials: CredentialStore,
+    /// The backend identity each client access key's requests are sent as.
+    pub backend_identities: BackendIdentities,
     pub metrics: Arc<Metrics>,
     /// Bucket keys and per-object KMS keys, through the KMS.
     pub keys: Arc<BucketKeyCache>,
@@ -57,7 +59,16 @@ pub async fn handle(
     let close_after = expects_continue_without_body(&req);
     let mut op_name = "Unknown";
     let mut resource = req.uri().path().to_string();
-    let result = serve(&state, req, &request_id, &mut op_name, &mut resource).await;
+    let mut identity = String::new();
+    let result = serve(
+        &state,
+        req,
+        &request_id,
+        &mut op_name,
+        &mut resource,
+        &mut identity,
+    )
+    .await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => error_response(&state.metrics, err, &request_id, &resource, &method),
@@ -88,7 +99,7 @@ pub async fn handle(
         .with_label_values(&[op_name])
         .observe(started.elapsed().as_secs_f64());
     drop(in_flight);
-    tracing::info!(request_id = %request_id, op = op_name, %method, resource = %resource, status = status.as_u16(),
+    tracing::info!(request_id = %request_id, op = op_name, %method, resource = %resource, identity = %identity, status = status.as_u16(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         upstream_request_id = upstream_request_id.as_deref().unwrap_or(""), "request");
     let (parts, body) = resp.into_parts();
@@ -128,6 +139,7 @@ async fn serve(
     request_id: &str,
     op_name: &mut &'static str,
     resource: &mut String,
+    identity: &mut String,
 ) -> Result<Response<BoxBody>, S3Error> {
     let (mut parts, incoming) = req.into_parts();
     let target = op::route(
@@ -141,15 +153,20 @@ async fn serve(
     *op_name = operation.as_str();
     check_framing(&parts, operation)?;
     if operation == op::Operation::PostObject {
-        // A browser form: its signature and policy are in the body, checked there.
-        let rc = RequestContext {
+        // A browser form: its signature and policy are in the body, checked there,
+        // which is where identity and backend identity are chosen. Until then the
+        // least privileged one stands in (no backend request is made before).
+        let mut rc = RequestContext {
             state: state.clone(),
             request_id: request_id.to_string(),
             target,
             operation,
             identity: String::new(),
+            backend: BackendIdentity::Anonymous,
         };
-        return handlers::post::post_object(rc, parts, incoming).await;
+        let result = handlers::post::post_object(&mut rc, parts, incoming).await;
+        identity.clone_from(&rc.identity);
+        return result;
     }
     let vhost_bucket = if target.virtual_hosted {
         target.bucket.as_deref()
@@ -163,7 +180,8 @@ async fn serve(
         allow_sigv2: state.config.auth.allow_sigv2,
         vhost_bucket,
     };
-    let verified = auth::verify(&parts, &ctx).inspect_err(|e| {
+    let forward_anonymous = state.config.auth.anonymous == AnonymousRequests::Forward;
+    let verified = auth::verify_or_anonymous(&parts, &ctx, forward_anonymous).inspect_err(|e| {
         state
             .metrics
             .auth_failures
@@ -171,14 +189,25 @@ async fn serve(
             .inc();
     })?;
     auth::strip_client_auth(&mut parts, &verified);
+    identity.clone_from(&verified.access_key);
     let rc = RequestContext {
         state: state.clone(),
         request_id: request_id.to_string(),
         target,
         operation,
         identity: verified.access_key.clone(),
+        backend: backend_identity(state, &verified),
     };
     handlers::dispatch(rc, parts, incoming, verified).await
+}
+
+/// Who the backend requests made for a verified request are sent as: unsigned for an
+/// anonymous one, else the identity configured for its access key.
+fn backend_identity(state: &AppState, verified: &auth::Verified) -> BackendIdentity {
+    match verified.method {
+        auth::AuthMethod::Anonymous => BackendIdentity::Anonymous,
+        _ => state.backend_identities.for_client(&verified.access_key),
+    }
 }
 
 /// A request that asked for `100 Continue` but has an empty body gets its final answer

@@ -1,9 +1,14 @@
-//! Everything that talks to the backend: re-signing ([`sign`]) and the pooled client
-//! ([`client`]), plus [`Backend`], which turns a routed client request into a signed
-//! backend request for either addressing style.
+//! Everything that talks to the backend: re-signing ([`sign`]), who a request is sent
+//! as ([`identity`]) and the pooled client ([`client`]), plus [`Backend`], which turns a
+//! routed client request into a backend request for either addressing style, signed
+//! as the request's identity.
 
 pub mod client;
+pub mod expect;
+pub mod identity;
 pub mod sign;
+
+pub use identity::{BackendIdentities, BackendIdentity};
 
 /// An error and its sources on one line: hyper's top-level message alone ("client
 /// error (Connect)") does not tell an operator what failed.
@@ -18,6 +23,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::uri::{Authority, Scheme};
@@ -39,13 +45,14 @@ pub enum UpstreamError {
     Timeout(Duration),
 }
 
-/// The configured backend: where it is, how to address it, how to sign for it.
+/// The configured backend: where it is, how to address it, and `[backend]`'s own
+/// signing identity (the default; each request names the identity it is sent as).
 #[derive(Debug, Clone)]
 pub struct Backend {
     scheme: Scheme,
     authority: Authority,
     style: AddressingStyle,
-    signer: BackendSigner,
+    signer: Arc<BackendSigner>,
     client: HttpClient,
     response_timeout: Duration,
 }
@@ -75,7 +82,7 @@ impl Backend {
             scheme,
             authority,
             style: cfg.addressing_style,
-            signer: BackendSigner::new(access_key, secret_key, &cfg.region),
+            signer: Arc::new(BackendSigner::new(access_key, secret_key, &cfg.region)),
             client,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
         })
@@ -119,19 +126,38 @@ impl Backend {
         Ok((uri, host))
     }
 
-    /// Signs and sends; the caller has set URI, Host and the forwarded headers.
+    /// Signs as `identity` (or leaves the request unsigned for the anonymous one) and
+    /// sends; the caller has set URI, Host and the forwarded headers.
     pub async fn send(
         &self,
+        identity: &BackendIdentity,
         mut req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        self.signer
-            .sign(&mut req, SystemTime::now())
-            .map_err(|e| UpstreamError::Build(e.to_string()))?;
+        match identity {
+            BackendIdentity::Signed(signer) => signer
+                .sign(&mut req, SystemTime::now())
+                .map_err(|e| UpstreamError::Build(e.to_string()))?,
+            BackendIdentity::Anonymous => sign::strip_signature(req.headers_mut()),
+        }
+        if expect::expects_continue(req.headers()) {
+            expect::hold_body(&mut req);
+        }
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(UpstreamError::Send(e)),
             Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
         }
+    }
+
+    /// `[backend]`'s identity: for the proxy's own traffic (readiness, the CLI), and
+    /// the default of [`BackendIdentities`].
+    pub fn own_identity(&self) -> BackendIdentity {
+        BackendIdentity::Signed(self.signer.clone())
+    }
+
+    /// The table of identities for client requests, with `[backend]`'s as default.
+    pub fn identities(&self, entries: &[crate::config::CredentialEntry]) -> BackendIdentities {
+        BackendIdentities::new(self.signer.clone(), entries, self.signer.region())
     }
 
     /// The endpoint, for readiness checks and banners.

@@ -617,6 +617,105 @@ fn no_auth_is_access_denied_and_unknown_schemes_are_refused() {
     assert_eq!(code(verify(&p, &ctx(&store, at(T)))), "InvalidArgument");
 }
 
+#[test]
+fn only_requests_without_any_signature_become_anonymous() {
+    let store = store();
+    let unsigned = request(
+        "PUT",
+        "http://s3.example.com/bucket/key?acl",
+        &[("host", "s3.example.com"), ("content-length", "5")],
+    )
+    .into_parts()
+    .0;
+    // Refused unless forwarding is asked for.
+    assert_eq!(
+        verify_or_anonymous(&unsigned, &ctx(&store, at(T)), false).err(),
+        Some(AuthError::Missing)
+    );
+    let v = verify_or_anonymous(&unsigned, &ctx(&store, at(T)), true);
+    let Ok(v) = v else { panic!("{:?}", v.err()) };
+    assert_eq!(v.method, AuthMethod::Anonymous);
+    assert_eq!(v.access_key, ANONYMOUS);
+    assert_eq!(v.body.decoded_length(), Some(5));
+    // Nothing to strip from an anonymous request's query: `acl` stays.
+    let mut stripped = clone_parts(&unsigned);
+    strip_client_auth(&mut stripped, &v);
+    assert_eq!(stripped.uri.query(), Some("acl"));
+
+    // A signature that fails is refused, never downgraded to anonymous.
+    let (req, body) = base_put();
+    let mut bad = sign_v4(req, body, at(T), None);
+    bad.method = Method::POST;
+    assert_eq!(
+        code(verify_or_anonymous(&bad, &ctx(&store, at(T)), true)),
+        "SignatureDoesNotMatch"
+    );
+    let (req, _) = base_put();
+    let presigned = sign_v4(req, b"", at(T), Some(Duration::from_secs(60)));
+    let mut bad = clone_parts(&presigned);
+    let q = flip_query_signature(bad.uri.query().unwrap_or_default());
+    bad.uri = format!("http://s3.example.com{}?{q}", bad.uri.path())
+        .parse()
+        .expect("uri");
+    assert_eq!(
+        code(verify_or_anonymous(&bad, &ctx(&store, at(T)), true)),
+        "SignatureDoesNotMatch"
+    );
+    let sigv2_query = request(
+        "GET",
+        "http://s3.example.com/bucket/key?AWSAccessKeyId=AKIDTEST&Expires=1&Signature=x",
+        &[("host", "s3.example.com")],
+    )
+    .into_parts()
+    .0;
+    assert_ne!(
+        code(verify_or_anonymous(&sigv2_query, &ctx(&store, at(T)), true)),
+        "ok"
+    );
+    let bad_header = request(
+        "GET",
+        "http://s3.example.com/b/k",
+        &[("authorization", "Bearer abc")],
+    )
+    .into_parts()
+    .0;
+    assert_eq!(
+        code(verify_or_anonymous(&bad_header, &ctx(&store, at(T)), true)),
+        "InvalidArgument"
+    );
+}
+
+#[test]
+fn anonymous_bodies_are_checked_where_the_client_committed_to_something() {
+    let store = store();
+    let with = |headers: &[(&str, &str)]| {
+        let mut all = vec![("host", "s3.example.com"), ("content-length", "5")];
+        all.extend_from_slice(headers);
+        let p = request("PUT", "http://s3.example.com/bucket/key", &all)
+            .into_parts()
+            .0;
+        verify_or_anonymous(&p, &ctx(&store, at(T)), true)
+    };
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"hello"));
+    let v = with(&[("x-amz-content-sha256", &hash)]).expect("hashed payload");
+    assert!(v.body.has_payload_sha256());
+    let v = with(&[("content-md5", "XUFAKrxLKna5cZ2REBfFkg==")]).expect("md5");
+    assert!(v.body.has_content_md5());
+    // Chunk signatures need a seed signature the request does not have.
+    assert_eq!(
+        code(with(&[
+            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "5"),
+        ])),
+        "AccessDenied"
+    );
+    assert_eq!(
+        code(with(&[("x-amz-content-sha256", "not-a-hash")])),
+        "InvalidArgument"
+    );
+}
+
 mod sigv2;
 mod strip;
 

@@ -58,6 +58,8 @@ pub fn context(
         },
         operation: Operation::CopyObject,
         identity: format!("sealgate-{command}"),
+        // The operator's own command: `[backend]`'s identity.
+        backend: state.backend.own_identity(),
     }
 }
 

@@ -99,7 +99,7 @@ impl Store {
             req.headers_mut().insert(name.clone(), v);
         }
         self.backend
-            .send(req)
+            .send(&self.backend.own_identity(), req)
             .await
             .map_err(|e| ToolError::Backend(describe_send_error(&e)))
     }

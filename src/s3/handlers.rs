@@ -30,6 +30,7 @@ use crate::body::BoxBody;
 use crate::s3::error::S3Error;
 use crate::s3::op::{Operation, Target};
 use crate::service::AppState;
+use crate::upstream::BackendIdentity;
 
 /// What a handler knows about the request beyond its parts and body.
 pub struct RequestContext {
@@ -37,8 +38,12 @@ pub struct RequestContext {
     pub request_id: String,
     pub target: Target,
     pub operation: Operation,
-    /// The access key the client signed with.
+    /// The access key the client signed with ([`crate::auth::ANONYMOUS`] for requests
+    /// without a signature): what logs and audit records name.
     pub identity: String,
+    /// Who every backend request made for this request is sent as: the client's own
+    /// backend identity, `[backend]`'s, or anonymous (unsigned).
+    pub backend: BackendIdentity,
 }
 
 /// Routes a verified request to its handler.

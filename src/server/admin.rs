@@ -94,7 +94,12 @@ async fn backend_reachable(state: &AppState) -> Result<(), String> {
     *req.method_mut() = Method::GET;
     *req.uri_mut() = uri;
     req.headers_mut().insert(http::header::HOST, host);
-    match tokio::time::timeout(Duration::from_secs(3), state.backend.send(req)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        state.backend.send(&state.backend.own_identity(), req),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("backend {}: {e}", state.backend.endpoint())),
         Err(_) => Err(format!(

@@ -75,6 +75,22 @@ impl BackendSigner {
         }
     }
 
+    /// The access key requests are signed with.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Whether this signer signs as `access_key` with `secret_key` (one signer per
+    /// distinct pair, see `upstream::identity`).
+    pub fn has_credentials(&self, access_key: &str, secret_key: &str) -> bool {
+        self.access_key == access_key && self.secret_key.as_str() == secret_key
+    }
+
     /// Signs `req` in place (headers only). The body is sent as `UNSIGNED-PAYLOAD`:
     /// the proxy has already verified the client's payload hash or checksums, and hashing
     /// the body a second time would halve throughput for nothing. The URI is already in
@@ -139,6 +155,24 @@ impl BackendSigner {
         let key = SigningKey::derive(&self.secret_key, date, &self.region, "s3");
         *cached = Some((date.to_string(), key.clone()));
         key
+    }
+}
+
+/// Headers that would make a backend treat a request as signed, or refuse it as
+/// half-signed: an anonymous backend request carries none of them.
+const SIGNATURE_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+];
+
+/// Leaves a backend request unsigned, for the anonymous identity. The client's own
+/// signing headers are already gone (`auth::strip_client_auth`); this makes sure
+/// nothing else added one.
+pub fn strip_signature(headers: &mut http::HeaderMap) {
+    for name in SIGNATURE_HEADERS {
+        headers.remove(name);
     }
 }
 
@@ -256,6 +290,24 @@ mod tests {
     fn query_keeps_bare_names_and_encodes_values() {
         let q = parse_query("uploads&prefix=a%2Fb+c&max-keys=2");
         assert_eq!(canonical_query(&q), "uploads&prefix=a%2Fb%20c&max-keys=2");
+    }
+
+    #[test]
+    fn anonymous_requests_carry_no_signature_headers() {
+        let mut req = upstream(
+            "PUT",
+            "/b/k",
+            &[
+                ("authorization", b"AWS4-HMAC-SHA256 stale"),
+                ("x-amz-date", b"20240101T000000Z"),
+                ("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"),
+                ("x-amz-security-token", b"t"),
+                ("x-amz-meta-note", b"kept"),
+            ],
+        );
+        strip_signature(req.headers_mut());
+        let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["host", "x-amz-meta-note"]);
     }
 
     #[test]

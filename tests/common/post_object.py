@@ -185,7 +185,7 @@ def main(bucket):
     status, _, text = post(bucket, body, ctype)
     check(status == 403 and b"Extra input fields" in text, f"extra field: {status} {text[:300]}")
 
-    # 8. Anonymous: refused, since the proxy would write with its own credentials.
+    # 8. Anonymous: refused (auth.anonymous = "refuse", the default).
     body, ctype = encode([("key", "anonymous")], "a.txt", b"anyone")
     status, _, text = post(bucket, body, ctype)
     check(status == 403 and error_code(text) == "AccessDenied", f"anonymous: {status} {text[:300]}")

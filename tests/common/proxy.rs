@@ -66,6 +66,16 @@ pub struct TestProxy {
 impl TestProxy {
     /// Starts sealgate in front of `backend`; panics (failing the test) if it cannot.
     pub fn start(backend: &Backend, options: ProxyOptions) -> TestProxy {
+        Self::start_with(backend, options, |_| {})
+    }
+
+    /// As [`Self::start`], with `customize` applied to the config last (extra client
+    /// credentials, `auth.anonymous`, …).
+    pub fn start_with(
+        backend: &Backend,
+        options: ProxyOptions,
+        customize: impl FnOnce(&mut Config),
+    ) -> TestProxy {
         let dir = tempfile::Builder::new()
             .prefix("sealgate-proxy-")
             .tempdir()
@@ -89,10 +99,7 @@ impl TestProxy {
         }
         config.backend.region = "us-east-1".into();
         config.embedded.data_dir = dir.path().join("embedded");
-        config.credentials = vec![CredentialEntry {
-            access_key: CLIENT_ACCESS_KEY.into(),
-            secret_key: CLIENT_SECRET_KEY.into(),
-        }];
+        config.credentials = vec![CredentialEntry::new(CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)];
         config.kms.kind = KmsKind::Local;
         config.kms.master_key_file = Some(dir.path().join("master.key"));
         if let Some(ttl) = options.bucket_key_ttl {
@@ -100,6 +107,7 @@ impl TestProxy {
         }
         config.encryption.default.encrypt = options.encrypt;
         config.log.level = "warn".into();
+        customize(&mut config);
         if let Err(e) = config.validate() {
             panic!("test proxy config is invalid: {e}");
         }

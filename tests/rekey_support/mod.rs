@@ -37,10 +37,7 @@ pub fn config(backend: &Backend, dir: &Path, policies: &[Policy]) -> Config {
     }
     c.backend.region = "us-east-1".into();
     c.embedded.data_dir = dir.join("embedded");
-    c.credentials = vec![CredentialEntry {
-        access_key: CLIENT_AK.into(),
-        secret_key: CLIENT_SK.into(),
-    }];
+    c.credentials = vec![CredentialEntry::new(CLIENT_AK, CLIENT_SK)];
     c.kms.kind = KmsKind::Local;
     c.kms.master_key_file = Some(dir.join("master.key"));
     c.encryption.default.encrypt = true;

@@ -25,6 +25,7 @@ use crate::s3::encryption::envelope_of;
 use crate::s3::error::S3Error;
 use crate::s3::xml;
 use crate::service::AppState;
+use crate::upstream::BackendIdentity;
 use crate::upstream::sign::canonical_query;
 
 /// A page of 1,000 keys with long names is well under this.
@@ -144,14 +145,15 @@ async fn head_sizes(
     });
     let known = known.to_vec();
     let state = rc.state.clone();
+    let identity = rc.backend.clone();
     let bucket = bucket.to_string();
     stream::iter(entries.into_iter().zip(known))
         .map(move |((key, etag, version), known)| {
-            let (state, bucket) = (state.clone(), bucket.clone());
+            let (state, identity, bucket) = (state.clone(), identity.clone(), bucket.clone());
             async move {
                 match known {
                     Some(size) => Some(size),
-                    None => head_cached(state, bucket, key, etag, version).await,
+                    None => head_cached(state, identity, bucket, key, etag, version).await,
                 }
             }
         })
@@ -182,6 +184,7 @@ fn content_identity(block: &str) -> String {
 // must stay `Send` for every lifetime.
 async fn head_cached(
     state: Arc<AppState>,
+    identity: BackendIdentity,
     bucket: String,
     key: String,
     etag: String,
@@ -191,13 +194,16 @@ async fn head_cached(
     if let Some(s) = state.size_cache.get(&id).await {
         return Some(s);
     }
-    let size = head_plaintext_size(&state, &bucket, &key, version.as_deref()).await?;
+    let size = head_plaintext_size(&state, &identity, &bucket, &key, version.as_deref()).await?;
     state.size_cache.insert(id, size).await;
     Some(size)
 }
 
+/// The HEAD is sent as the listing request's identity, like every backend call made
+/// for a request, never as `[backend]`'s.
 async fn head_plaintext_size(
     state: &AppState,
+    identity: &BackendIdentity,
     bucket: &str,
     key: &str,
     version: Option<&str>,
@@ -211,7 +217,7 @@ async fn head_plaintext_size(
     *req.method_mut() = http::Method::HEAD;
     *req.uri_mut() = uri;
     req.headers_mut().insert(header::HOST, host);
-    let resp = state.backend.send(req).await.ok()?;
+    let resp = state.backend.send(identity, req).await.ok()?;
     if !resp.status().is_success() {
         return None;
     }

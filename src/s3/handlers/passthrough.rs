@@ -11,7 +11,9 @@ use crate::auth::body::{BodyLimits, BodyOutcome, VerifiedBody};
 use crate::auth::{BodySpec, Verified};
 use crate::body::{self, BoxBody, Counted};
 use crate::s3::error::{ErrorOrigin, S3Error};
-use crate::upstream::{UpstreamError, sign::canonical_query, sign::parse_query};
+use crate::upstream::{
+    BackendIdentity, UpstreamError, expect, sign::canonical_query, sign::parse_query,
+};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
 const NOT_FORWARDED: &[HeaderName] = &[
@@ -105,6 +107,15 @@ pub fn build_upstream_request(
     let headers = req.headers_mut();
     copy_forwardable(&parts.headers, headers);
     headers.insert(header::HOST, host);
+    // Only the backend can tell whether it takes an anonymous upload: it is asked
+    // before the client's body is read (`upstream::expect`). Signed requests were
+    // authenticated here and their bodies go without the extra round trip.
+    if matches!(rc.backend, BackendIdentity::Anonymous)
+        && content_length.is_some_and(|l| l > 0)
+        && expect::expects_continue(&parts.headers)
+    {
+        expect::ask_for_continue(headers);
+    }
     match content_length {
         Some(len) => {
             headers.insert(header::CONTENT_LENGTH, len.into());
@@ -147,7 +158,7 @@ pub async fn send(
     req: Request<BoxBody>,
     outcome: &BodyOutcome,
 ) -> Result<Response<Incoming>, S3Error> {
-    let result = rc.state.backend.send(req).await;
+    let result = rc.state.backend.send(&rc.backend, req).await;
     if let Some(err) = outcome.error() {
         return Err(err.into());
     }

@@ -4,9 +4,10 @@
 //!
 //! The request carries no Authorization: the form's policy is signed with the client's
 //! secret, which only the proxy knows (the backend knows the proxy's), so the proxy
-//! checks the signature and the policy itself and never passes a form through.
-//! A form with no signature at all is anonymous; the proxy writes with its own
-//! credentials, so accepting it would give anyone write access: it is refused.
+//! checks the signature and the policy itself and never passes a form through; the
+//! PUT is then signed as the client's backend identity. A form with no signature and
+//! no policy is anonymous: refused (403) unless `auth.anonymous = "forward"`, and then
+//! written with an unsigned PUT, so the bucket's ACL on the backend decides.
 //!
 //! The fields before the file are read into memory (at most [`MAX_PRE_DATA`]); fields
 //! after it are ignored, as S3 does. The backend PUT needs an exact length before the
@@ -33,12 +34,14 @@ use super::RequestContext;
 use super::passthrough::{build_upstream_request, internal, relay_response, send, verified_body};
 use crate::auth::body::BodyOutcome;
 use crate::auth::post_form::{self, FormSignature};
-use crate::auth::{AuthError, BodySpec};
+use crate::auth::{ANONYMOUS, AuthError, BodySpec};
 use crate::body::{self, BoxBody};
+use crate::config::AnonymousRequests;
 use crate::crypto::{EncryptBody, part_ciphertext_len};
 use crate::s3::encryption::{self, add_sse_headers, hide_from_client, strip_for_encrypted_write};
 use crate::s3::error::S3Error;
 use crate::s3::headers::X_AMZ_META_ENVELOPE;
+use crate::upstream::BackendIdentity;
 use file_body::{FileBody, FormOutcome};
 use form::{FormParser, Step};
 use policy::Policy;
@@ -63,7 +66,7 @@ struct Prefix {
 
 /// Handles a PostObject request (not authenticated by `service`: the form is).
 pub async fn post_object(
-    mut rc: RequestContext,
+    rc: &mut RequestContext,
     parts: http::request::Parts,
     incoming: Incoming,
 ) -> Result<Response<BoxBody>, S3Error> {
@@ -95,7 +98,7 @@ pub async fn post_object(
             S3Error::missing_content_length("You must provide the Content-Length HTTP header.")
         })?;
     let (mut client_body, client_outcome) =
-        verified_body(&rc, incoming, BodySpec::plain(Some(content_length)));
+        verified_body(rc, incoming, BodySpec::plain(Some(content_length)));
     let prefix = match read_prefix(&mut client_body, &boundary).await {
         Ok(p) => p,
         Err(e) => return Err(client_outcome.error().map(S3Error::from).unwrap_or(e)),
@@ -122,8 +125,11 @@ pub async fn post_object(
             *value = key.clone();
         }
     }
-    let policy_b64 = authenticate(&mut rc, &fields)?;
-    let policy = Policy::parse(&policy_b64)?;
+    // An anonymous form has no policy to hold it to; the backend's ACL decides.
+    let policy = match authenticate(rc, &fields)? {
+        Some(policy_b64) => Some(Policy::parse(&policy_b64)?),
+        None => None,
+    };
     // The file: read whole when the rest is small, else streamed by length.
     let rest_len = content_length.saturating_sub(prefix.consumed);
     let closing = [prefix.parser.delimiter(), b"--\r\n"].concat();
@@ -148,14 +154,16 @@ pub async fn post_object(
         .with_extra("ProposedSize", file_len.to_string())
         .with_extra("MaxSizeAllowed", MAX_PUT_LEN.to_string()));
     }
-    policy.check(OffsetDateTime::now_utc(), &bucket, &fields, file_len)?;
+    if let Some(policy) = &policy {
+        policy.check(OffsetDateTime::now_utc(), &bucket, &fields, file_len)?;
+    }
     // The PutObject this form stands for.
     let put = put_parts(&bucket, &key, fields::put_headers(&fields)?)?;
     rc.target.key = Some(key.clone());
     let encrypting = rc.state.config.policy(&bucket).encrypt;
     let stored = if encrypting {
         put_sealed(
-            &rc,
+            rc,
             &put,
             file_body,
             file_len,
@@ -164,14 +172,14 @@ pub async fn post_object(
         )
         .await?
     } else {
-        let req = build_upstream_request(&rc, &put, Some(file_len), file_body)?;
-        let resp = sent(&rc, req, &client_outcome, &form_outcome).await?;
-        relay_response(&rc, resp)
+        let req = build_upstream_request(rc, &put, Some(file_len), file_body)?;
+        let resp = sent(rc, req, &client_outcome, &form_outcome).await?;
+        relay_response(rc, resp)
     };
     if !stored.status().is_success() {
         return Ok(stored);
     }
-    Ok(answer(&rc, &parts, &fields, &bucket, &key, stored))
+    Ok(answer(rc, &parts, &fields, &bucket, &key, stored))
 }
 
 /// The value of a field, by case-insensitive name.
@@ -276,14 +284,24 @@ async fn read_rest(
     Ok(all.freeze())
 }
 
-/// Checks the form's signature; returns the policy it signs. Counts failures as the
-/// header and query authentication does.
-fn authenticate(rc: &mut RequestContext, fields: &[(String, String)]) -> Result<String, S3Error> {
+/// Checks the form's signature and sets the request's identities; returns the policy
+/// it signs, or `None` for an anonymous form (accepted only when anonymous requests are
+/// forwarded). Counts failures as the header and query authentication does.
+fn authenticate(
+    rc: &mut RequestContext,
+    fields: &[(String, String)],
+) -> Result<Option<String>, S3Error> {
     let result = form_signature(rc, fields);
     match result {
-        Ok((access_key, policy)) => {
+        Ok(Some((access_key, policy))) => {
+            rc.backend = rc.state.backend_identities.for_client(&access_key);
             rc.identity = access_key;
-            Ok(policy)
+            Ok(Some(policy))
+        }
+        Ok(None) => {
+            rc.identity = ANONYMOUS.to_string();
+            rc.backend = BackendIdentity::Anonymous;
+            Ok(None)
         }
         Err(e) => {
             let reason = match &e {
@@ -309,10 +327,12 @@ enum FormAuthError {
     S3(S3Error),
 }
 
+/// The verified access key and policy; `None` for an anonymous form that may be
+/// forwarded.
 fn form_signature(
     rc: &RequestContext,
     fields: &[(String, String)],
-) -> Result<(String, String), FormAuthError> {
+) -> Result<Option<(String, String)>, FormAuthError> {
     let get = |name| field(fields, name);
     let missing = |name: &str| {
         FormAuthError::S3(
@@ -331,8 +351,11 @@ fn form_signature(
     let policy = get("policy");
     if !v4 && !v2 && policy.is_none() {
         // Anonymous: see the module documentation.
+        if rc.state.config.auth.anonymous == AnonymousRequests::Forward {
+            return Ok(None);
+        }
         return Err(FormAuthError::S3(S3Error::access_denied(
-            "Anonymous form uploads are refused by the encryption proxy: it writes with its own credentials.",
+            "Anonymous requests are refused by this proxy (auth.anonymous).",
         )));
     }
     if v4 && v2 {
@@ -361,7 +384,7 @@ fn form_signature(
         signature,
     )
     .map_err(FormAuthError::Auth)?;
-    Ok((access_key, policy.to_string()))
+    Ok(Some((access_key, policy.to_string())))
 }
 
 /// A PUT of `key` in `bucket` with `headers`: what the backend request is built from.
