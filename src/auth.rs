@@ -122,7 +122,15 @@ fn claim(parts: &Parts) -> Result<Claim<'_>, AuthError> {
 
 /// Verifies the request's signature (not its body: see [`body::VerifiedBody`]).
 pub fn verify(parts: &Parts, ctx: &VerifyContext) -> Result<Verified, AuthError> {
-    match claim(parts)? {
+    verify_claimed(parts, ctx, claim(parts)?)
+}
+
+fn verify_claimed(
+    parts: &Parts,
+    ctx: &VerifyContext,
+    claimed: Claim<'_>,
+) -> Result<Verified, AuthError> {
+    match claimed {
         Claim::V4Header(v) => sigv4::verify_header(parts, ctx, v),
         Claim::V4Query => sigv4::verify_presigned(parts, ctx),
         Claim::V2Header(_) | Claim::V2Query if !ctx.allow_sigv2 => Err(AuthError::SigV2Disabled),
@@ -139,10 +147,10 @@ pub fn verify_or_anonymous(
     ctx: &VerifyContext,
     forward_anonymous: bool,
 ) -> Result<Verified, AuthError> {
-    if forward_anonymous && matches!(claim(parts), Err(AuthError::Missing)) {
-        return anonymous(parts);
+    match claim(parts) {
+        Err(AuthError::Missing) if forward_anonymous => anonymous(parts),
+        claimed => verify_claimed(parts, ctx, claimed?),
     }
-    verify(parts, ctx)
 }
 
 /// The proof for an unsigned request. Its body is checked as a signed request's is

@@ -20,7 +20,7 @@ use crate::s3::error::{ErrorOrigin, S3Error};
 use crate::s3::facts::SizeCache;
 use crate::s3::handlers::{self, RequestContext};
 use crate::s3::op;
-use crate::upstream::{Backend, BackendIdentities, BackendIdentity};
+use crate::upstream::{Backend, BackendIdentities, BackendIdentity, expect};
 
 /// Everything a request may need, shared by all connections.
 pub struct AppState {
@@ -218,13 +218,10 @@ fn backend_identity(state: &AppState, verified: &auth::Verified) -> BackendIdent
 /// one reconnect per empty upload.
 fn expects_continue_without_body<B>(req: &Request<B>) -> bool {
     let h = req.headers();
-    let expects = h
-        .get(http::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let empty = h
         .get(http::header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() == b"0");
-    expects && empty
+    expect::expects_continue(h) && empty
 }
 
 /// Refuses requests whose body framing S3 would refuse, before anything else looks at

@@ -157,7 +157,7 @@ impl Backend {
 
     /// The table of identities for client requests, with `[backend]`'s as default.
     pub fn identities(&self, entries: &[crate::config::CredentialEntry]) -> BackendIdentities {
-        BackendIdentities::new(self.signer.clone(), entries, self.signer.region())
+        BackendIdentities::new(self.signer.clone(), entries)
     }
 
     /// The endpoint, for readiness checks and banners.

@@ -45,14 +45,10 @@ pub struct BackendIdentities {
 }
 
 impl BackendIdentities {
-    /// The table for `entries`, signing with `region`; `default` is `[backend]`'s
-    /// signer. Clients naming the same backend pair share one signer (and so its
-    /// cached day key), the default's included.
-    pub fn new(
-        default: Arc<BackendSigner>,
-        entries: &[CredentialEntry],
-        region: &str,
-    ) -> BackendIdentities {
+    /// The table for `entries`; `default` is `[backend]`'s signer, whose region every
+    /// identity signs for. Clients naming the same backend pair share one signer (and
+    /// so its cached day key), the default's included.
+    pub fn new(default: Arc<BackendSigner>, entries: &[CredentialEntry]) -> BackendIdentities {
         let mut signers: Vec<Arc<BackendSigner>> = vec![default.clone()];
         let mut by_client = HashMap::new();
         for entry in entries {
@@ -65,7 +61,7 @@ impl BackendIdentities {
             {
                 Some(s) => s.clone(),
                 None => {
-                    let s = Arc::new(BackendSigner::new(access_key, secret_key, region));
+                    let s = Arc::new(BackendSigner::new(access_key, secret_key, default.region()));
                     signers.push(s.clone());
                     s
                 }
@@ -82,11 +78,6 @@ impl BackendIdentities {
             .get(client_access_key)
             .unwrap_or(&self.default);
         BackendIdentity::Signed(signer.clone())
-    }
-
-    /// `[backend]`'s identity: the proxy's own traffic.
-    pub fn default_identity(&self) -> BackendIdentity {
-        BackendIdentity::Signed(self.default.clone())
     }
 }
 
@@ -120,14 +111,12 @@ mod tests {
                 entry("B", Some(("USERB", "b-secret"))),
                 entry("C", None),
             ],
-            "us-east-1",
         );
         assert_eq!(ids.for_client("A").access_key(), Some("USERA"));
         assert_eq!(ids.for_client("B").access_key(), Some("USERB"));
         // Unmapped, unknown (the sidecar case signs with the backend pair) → default.
         assert!(Arc::ptr_eq(signer_of(&ids.for_client("C")), &default));
         assert!(Arc::ptr_eq(signer_of(&ids.for_client("MAIN")), &default));
-        assert!(Arc::ptr_eq(signer_of(&ids.default_identity()), &default));
         assert_eq!(BackendIdentity::Anonymous.access_key(), None);
     }
 
@@ -143,7 +132,6 @@ mod tests {
                 // Same access key, another secret: another identity, not a shared one.
                 entry("X", Some(("USERA", "other-secret"))),
             ],
-            "us-east-1",
         );
         let a = ids.for_client("A");
         assert!(Arc::ptr_eq(signer_of(&a), signer_of(&ids.for_client("A2"))));
