@@ -150,3 +150,145 @@ where
         Some(Err(e)) => Err(e),
     }
 }
+
+/// `<Error>`: the start of an S3 error document.
+const ERROR_TAG: &[u8] = b"<Error>";
+
+pin_project_lite::pin_project! {
+    /// Runs `on_success` once the body has been read to its end without an S3 `<Error>`
+    /// document in it: a backend may answer CompleteMultipartUpload `200 OK` and then
+    /// report a failure in the body. Not run when the body fails or is dropped early.
+    pub struct OnCleanEnd<B, F> {
+        #[pin]
+        inner: B,
+        on_success: Option<F>,
+        saw_error: bool,
+        // The last bytes of the previous frame, so a tag split across frames is seen.
+        tail: Vec<u8>,
+    }
+}
+
+impl<B, F: FnOnce()> OnCleanEnd<B, F> {
+    pub fn new(inner: B, on_success: F) -> Self {
+        OnCleanEnd {
+            inner,
+            on_success: Some(on_success),
+            saw_error: false,
+            tail: Vec::with_capacity(ERROR_TAG.len() * 2),
+        }
+    }
+}
+
+impl<B, F> Body for OnCleanEnd<B, F>
+where
+    B: Body<Data = Bytes>,
+    F: FnOnce(),
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref()
+                    && !*this.saw_error
+                {
+                    let keep = ERROR_TAG.len() - 1;
+                    let tail_len = this.tail.len();
+                    this.tail.extend_from_slice(&data[..data.len().min(keep)]);
+                    let across = this.tail.windows(ERROR_TAG.len()).any(|w| w == ERROR_TAG);
+                    let within = data.windows(ERROR_TAG.len()).any(|w| w == ERROR_TAG);
+                    *this.saw_error = across || within;
+                    // Keep the stream's last `keep` bytes.
+                    if data.len() >= keep {
+                        this.tail.clear();
+                        this.tail.extend_from_slice(&data[data.len() - keep..]);
+                    } else {
+                        this.tail.truncate(tail_len);
+                        this.tail.extend_from_slice(data);
+                        let excess = this.tail.len().saturating_sub(keep);
+                        this.tail.drain(..excess);
+                    }
+                }
+                this.inner.is_end_stream()
+            }
+            _ => false,
+        };
+        if ended
+            && !*this.saw_error
+            && let Some(f) = this.on_success.take()
+        {
+            f();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod on_clean_end_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Streams `frames` through [`OnCleanEnd`] and says whether the callback ran.
+    async fn runs_callback(frames: &[&'static [u8]]) -> bool {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = frames
+            .iter()
+            .map(|f| Ok(Frame::data(Bytes::from_static(f))))
+            .collect();
+        let inner = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+        let body = OnCleanEnd::new(inner, move || flag.store(true, Ordering::SeqCst));
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(collected, frames.concat());
+        ran.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_clean_document_runs_the_callback() {
+        assert!(
+            runs_callback(&[
+                b"<CompleteMultipartUploadResult>",
+                b"</Complete",
+                b"MultipartUploadResult>"
+            ])
+            .await
+        );
+        assert!(runs_callback(&[]).await);
+        assert!(runs_callback(&[b"  ", b"<Err", b"ors/>"]).await);
+    }
+
+    #[tokio::test]
+    async fn an_error_document_does_not() {
+        assert!(!runs_callback(&[b"   ", b"<Error><Code>InternalError</Code></Error>"]).await);
+        // The tag split across frames, at every position.
+        for cut in 1..ERROR_TAG.len() {
+            let (a, b) = ERROR_TAG.split_at(cut);
+            let a: &'static [u8] = Box::leak(a.to_vec().into_boxed_slice());
+            let b: &'static [u8] = Box::leak(b.to_vec().into_boxed_slice());
+            assert!(
+                !runs_callback(&[b"  ", a, b, b"<Code>x</Code></Error>"]).await,
+                "cut {cut}"
+            );
+        }
+        // And across three frames.
+        assert!(!runs_callback(&[b"<Er", b"r", b"or><Code>x</Code></Error>"]).await);
+        assert!(!runs_callback(&[b"x<", b"E", b"r", b"r", b"o", b"r", b">"]).await);
+    }
+}

@@ -31,6 +31,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub audit: AuditConfig,
+    pub uploads: UploadsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -277,6 +278,26 @@ pub struct AuditConfig {
     pub enabled: bool,
     /// File to append to; unset writes to stdout.
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// A backend bucket where the proxy records the envelope of each multipart upload
+    /// it starts, so clients get the backend's own upload ids (as ListMultipartUploads
+    /// shows them). Unset: upload ids carry the envelope (`sg1.…`).
+    pub registry_bucket: Option<String>,
+    /// Key prefix of the records in `registry_bucket`.
+    pub registry_prefix: String,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            registry_bucket: None,
+            registry_prefix: "pending-uploads/".to_string(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -538,6 +559,7 @@ impl Config {
             }
             validate_backend_pair(i, c, b.endpoint.is_some())?;
         }
+        validate_uploads(&self.uploads)?;
         if self.auth.max_clock_skew_secs == 0 {
             return Err(invalid("auth.max_clock_skew_secs", "must be at least 1"));
         }
@@ -650,6 +672,28 @@ fn validate_backend_pair(
             format!("credentials[{i}].backend_access_key"),
             "only with backend.endpoint (the embedded backend has one identity)",
         ));
+    }
+    Ok(())
+}
+
+/// The registry bucket follows S3's naming rules for new buckets (the proxy may have to
+/// address it virtual-host style), and records stay under their prefix.
+fn validate_uploads(u: &UploadsConfig) -> Result<(), ConfigError> {
+    if let Some(b) = &u.registry_bucket {
+        let ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
+            && b.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && b.bytes().last().is_some_and(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(invalid(
+                "uploads.registry_bucket",
+                format!("{b:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"),
+            ));
+        }
+    }
+    if u.registry_prefix.len() > 512 {
+        return Err(invalid("uploads.registry_prefix", "longer than 512 bytes"));
     }
     Ok(())
 }
@@ -834,6 +878,35 @@ mod tests {
         );
         let e = Config::load(None, env(&[("SEALGATE_SERVER__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(e.to_string().contains("no_such_key"), "{e}");
+    }
+
+    #[test]
+    fn upload_registry_bucket_must_be_a_bucket_name() {
+        for bad in [
+            "ab",
+            "Upper",
+            "under_score",
+            "-dash",
+            "dot.",
+            &"x".repeat(64),
+        ] {
+            let e =
+                Config::load(None, env(&[("SEALGATE_UPLOADS__REGISTRY_BUCKET", bad)])).unwrap_err();
+            assert!(
+                e.to_string().starts_with("uploads.registry_bucket:"),
+                "{bad}: {e}"
+            );
+        }
+        let c = Config::load(
+            None,
+            env(&[("SEALGATE_UPLOADS__REGISTRY_BUCKET", "sealgate-uploads.1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.uploads.registry_bucket.as_deref(),
+            Some("sealgate-uploads.1")
+        );
+        assert_eq!(c.uploads.registry_prefix, "pending-uploads/");
     }
 
     #[test]

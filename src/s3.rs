@@ -9,4 +9,5 @@ pub mod handlers;
 pub mod headers;
 pub mod op;
 pub mod range;
+pub mod uploads;
 pub mod xml;

@@ -135,6 +135,7 @@ pub async fn build_state(config: Config) -> Result<Built, StartError> {
         layouts: Arc::new(crate::s3::facts::new_layout_cache(metadata_cache_bytes)),
         audit: crate::audit::AuditLog::from_config(&config.audit)
             .map_err(|e| StartError::Config(e.to_string()))?,
+        uploads: crate::s3::uploads::UploadRegistry::from_config(&config.uploads),
     });
     Ok(Built {
         state,

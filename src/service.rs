@@ -40,6 +40,8 @@ pub struct AppState {
     pub layouts: Arc<crate::s3::facts::LayoutCache>,
     /// One JSON line per object key operation, when enabled.
     pub audit: Option<AuditLog>,
+    /// Where pending multipart uploads' envelopes are recorded, when configured.
+    pub uploads: Option<crate::s3::uploads::UploadRegistry>,
 }
 
 pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";

@@ -60,10 +60,16 @@ pub async fn dispatch(
         .policy(rc.target.bucket.as_deref().unwrap_or_default())
         .clone();
     let encrypting = policy.encrypt;
-    let proxy_upload = rc
-        .target
-        .param("uploadId")
-        .is_some_and(|id| id.starts_with("sg1."));
+    multipart::refuse_registry_bucket(&rc)?;
+    let upload = match rc.operation {
+        UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload
+        | ListParts => Some(multipart::resolve(&rc).await?),
+        _ => None,
+    };
+    let proxy_upload = upload.as_ref().is_some_and(|u| u.envelope.is_some());
     match rc.operation {
         // Reads decrypt whatever the policy says today, parts included.
         GetObject if rc.target.has_param("partNumber") => get::part::get_part(&rc, parts).await,
@@ -72,14 +78,15 @@ pub async fn dispatch(
         HeadObject => get::head_object(&rc, parts).await,
         PutObject if encrypting => put::put_object(&rc, parts, body, verified).await,
         CreateMultipartUpload if encrypting => multipart::create(&rc, parts, body, verified).await,
-        UploadPart if proxy_upload => multipart::upload_part(&rc, parts, body, verified).await,
-        UploadPart if encrypting => multipart::upload_part(&rc, parts, body, verified).await,
+        UploadPart if proxy_upload || encrypting => {
+            multipart::upload_part(&rc, parts, body, verified, resolved(upload)?).await
+        }
         CompleteMultipartUpload if proxy_upload => {
-            multipart::complete(&rc, parts, body, verified).await
+            multipart::complete(&rc, parts, body, verified, resolved(upload)?).await
         }
         CompleteMultipartUpload if encrypting => Err(multipart::not_started_here()),
         AbortMultipartUpload | ListParts if proxy_upload => {
-            multipart::by_backend_id(&rc, parts, body, verified).await
+            multipart::by_backend_id(&rc, parts, body, verified, resolved(upload)?).await
         }
         ListObjects | ListObjectsV2 | ListObjectVersions if encrypting => {
             list::list_objects(&rc, parts, body, verified).await
@@ -88,7 +95,9 @@ pub async fn dispatch(
         GetBucketEncryption => bucket_encryption::get(&rc),
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
         CopyObject => copy::copy_object(&rc, parts, body, verified).await,
-        UploadPartCopy => copy::upload_part_copy(&rc, parts, body, verified).await,
+        UploadPartCopy => {
+            copy::upload_part_copy(&rc, parts, body, verified, resolved(upload)?).await
+        }
         // The form carries its own authentication: `service` sends it to `post` first.
         PostObject => Err(S3Error::internal_error(
             "PostObject reached the authenticated dispatch.",
@@ -100,6 +109,11 @@ pub async fn dispatch(
         }
         _ => passthrough::passthrough(&rc, parts, body, verified).await,
     }
+}
+
+/// The upload `dispatch` resolved for the multipart operations.
+fn resolved(upload: Option<multipart::Upload>) -> Result<multipart::Upload, S3Error> {
+    upload.ok_or_else(|| S3Error::internal_error("upload id not resolved before its handler"))
 }
 
 /// `501 NotImplemented` naming what the proxy cannot do yet: never a pass-through that

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Iso8601;
 
 use super::RequestContext;
-use super::multipart::parse_upload_id;
+use super::multipart::Upload;
 use super::passthrough::passthrough;
 use crate::auth::Verified;
 use crate::body::{self, BoxBody};
@@ -126,6 +126,7 @@ pub async fn upload_part_copy(
     parts: http::request::Parts,
     incoming: Incoming,
     verified: Verified,
+    upload: Upload,
 ) -> Result<Response<BoxBody>, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
     let h = &parts.headers;
@@ -140,11 +141,7 @@ pub async fn upload_part_copy(
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })?;
-    let upload_id = rc
-        .target
-        .param("uploadId")
-        .ok_or_else(|| S3Error::invalid_argument("uploadId is required"))?;
-    let (envelope, backend_id) = parse_upload_id(upload_id)?;
+    let (envelope, backend_id) = (upload.envelope, upload.backend_id);
     let src_ref = source::parse(h)?;
     let src = rekey::head_source(rc, &src_ref).await?;
     source::check_conditions(h, &src)?;

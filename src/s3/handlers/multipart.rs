@@ -1,13 +1,17 @@
 //! Multipart uploads into an encrypting bucket.
 //!
-//! The proxy is stateless, yet UploadPart needs the object's data key, and S3 offers no
-//! way to read a pending upload's metadata. So the upload id the client receives
-//! carries the envelope: `sg1.<base64url(envelope)>.<backend upload id>`. The envelope
-//! is authenticated (its MAC is keyed by the data key and binds bucket and key), so a
-//! client cannot forge or move one. Each part is its own part stream, sealed under a
+//! UploadPart needs the object's data key, and S3 offers no way to read a pending
+//! upload's metadata. With an upload registry configured (`crate::s3::uploads`) the
+//! proxy records each upload's envelope there and the client gets the backend's own
+//! upload id. Without one the proxy keeps no state: the upload id the client receives
+//! carries the envelope, `sg1.<base64url(envelope)>.<backend upload id>`. Either way
+//! the envelope is authenticated (its MAC is keyed by the data key and binds bucket and
+//! key), so a client cannot forge or move one. Each part is its own part stream, sealed under a
 //! key bound to its part number. CompleteMultipartUpload checks, before the backend
 //! completes anything, that parts run 1..N and that every part but the last has the
 //! same size, a multiple of the segment size: that keeps the ciphertext a pure grid.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,9 +33,11 @@ use crate::crypto::{Envelope, PART_HEADER_LEN, TAG_LEN};
 use crate::s3::encryption::{
     self, add_sse_headers, hide_from_client, strip_for_encrypted_write, tampered,
 };
-use crate::s3::error::S3Error;
+use crate::s3::error::{S3Error, escape_xml};
 use crate::s3::headers::X_AMZ_META_ENVELOPE;
+use crate::s3::op::Target;
 use crate::s3::xml;
+use crate::service::AppState;
 use crate::upstream::sign::{canonical_query, parse_query};
 
 const UPLOAD_ID_PREFIX: &str = "sg1.";
@@ -105,6 +111,80 @@ pub fn not_started_here() -> S3Error {
     )
 }
 
+/// A client's upload id, resolved.
+pub struct Upload {
+    /// As the client names it.
+    pub client_id: String,
+    /// As the backend knows it.
+    pub backend_id: String,
+    /// The envelope of an upload the proxy started; `None` for uploads started
+    /// elsewhere (listed from the backend, or made before encryption was on).
+    pub envelope: Option<Envelope>,
+    /// The envelope came from the upload registry, whose record goes with the upload.
+    pub recorded: bool,
+}
+
+/// Finds the backend id and envelope of the request's `uploadId`: from the id itself
+/// (`sg1.…`) or from the upload registry.
+pub async fn resolve(rc: &RequestContext) -> Result<Upload, S3Error> {
+    let client_id = upload_id_param(rc)?.to_string();
+    let (envelope, backend_id) = parse_upload_id(&client_id)?;
+    if envelope.is_some() {
+        return Ok(Upload {
+            client_id,
+            backend_id,
+            envelope,
+            recorded: false,
+        });
+    }
+    let envelope = match &rc.state.uploads {
+        Some(registry) => {
+            let (bucket, key) = rc.target.bucket_and_key()?;
+            registry.lookup(&rc.state, bucket, key, &backend_id).await?
+        }
+        None => None,
+    };
+    Ok(Upload {
+        client_id,
+        backend_id,
+        recorded: envelope.is_some(),
+        envelope,
+    })
+}
+
+/// Deletes the registry record of a finished upload, in the background: the client's
+/// answer does not wait for it.
+fn forget_later(state: &Arc<AppState>, target: &Target, upload: &Upload) {
+    if !upload.recorded {
+        return;
+    }
+    let Ok((bucket, key)) = target.bucket_and_key() else {
+        return;
+    };
+    let (state, bucket, key, id) = (
+        state.clone(),
+        bucket.to_string(),
+        key.to_string(),
+        upload.backend_id.clone(),
+    );
+    tokio::spawn(async move {
+        if let Some(registry) = &state.uploads {
+            registry.forget(&state, &bucket, &key, &id).await;
+        }
+    });
+}
+
+/// Client requests never reach the upload registry's bucket: its records are the
+/// proxy's own.
+pub fn refuse_registry_bucket(rc: &RequestContext) -> Result<(), S3Error> {
+    match (&rc.state.uploads, rc.target.bucket.as_deref()) {
+        (Some(registry), Some(b)) if registry.bucket() == b => Err(S3Error::access_denied(
+            "Access Denied: this bucket holds the encryption proxy's records of pending uploads.",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn upload_id_param(rc: &RequestContext) -> Result<&str, S3Error> {
     rc.target
         .param("uploadId")
@@ -144,14 +224,40 @@ pub async fn create(
         .first()
         .map(|s| xml::unescape(s))
         .ok_or_else(|| tampered("no UploadId in the backend's answer"))?;
-    let rewritten = xml::replace_first(
-        &text,
-        "UploadId",
-        &client_upload_id(&keys.envelope, &backend_id),
-    );
+    let client_id = match &rc.state.uploads {
+        Some(registry) => {
+            if let Err(e) = registry
+                .record(&rc.state, bucket, key, &backend_id, &keys.envelope)
+                .await
+            {
+                // An upload whose envelope is nowhere could never take a part.
+                abort_backend_upload(rc, bucket, key, &backend_id).await;
+                return Err(e);
+            }
+            backend_id.clone()
+        }
+        None => client_upload_id(&keys.envelope, &backend_id),
+    };
+    let rewritten = xml::replace_first(&text, "UploadId", &escape_xml(&client_id));
     let mut out = xml_response(head.status, &head.headers, rewritten);
     add_sse_headers(out.headers_mut(), &keys.envelope);
     Ok(out)
+}
+
+/// Aborts a backend upload the client will never hear of (best effort: an upload left
+/// behind is visible in ListMultipartUploads and can be aborted there).
+async fn abort_backend_upload(rc: &RequestContext, bucket: &str, key: &str, backend_id: &str) {
+    let query = canonical_query(&[("uploadId".to_string(), Some(backend_id.to_string()))]);
+    let Ok((uri, host)) = rc.state.backend.target(Some(bucket), Some(key), &query) else {
+        return;
+    };
+    let mut req = Request::new(body::empty());
+    *req.method_mut() = http::Method::DELETE;
+    *req.uri_mut() = uri;
+    req.headers_mut().insert(header::HOST, host);
+    if let Err(e) = rc.state.backend.send(&rc.backend, req).await {
+        tracing::warn!(upload_id = backend_id, error = %e, "unrecorded upload not aborted");
+    }
 }
 
 /// UploadPart: sealed as part `partNumber` under the upload's data key.
@@ -160,6 +266,7 @@ pub async fn upload_part(
     mut parts: http::request::Parts,
     incoming: Incoming,
     verified: Verified,
+    upload: Upload,
 ) -> Result<Response<BoxBody>, S3Error> {
     let (bucket, key) = rc.target.bucket_and_key()?;
     encryption::refuse_sse_c(rc, bucket, &parts.headers)?;
@@ -173,11 +280,10 @@ pub async fn upload_part(
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })?;
-    let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
-    let envelope = envelope.ok_or_else(not_started_here)?;
+    let envelope = upload.envelope.ok_or_else(not_started_here)?;
     let data_key = encryption::open_object_key(rc, bucket, key, &envelope).await?;
     let len = plaintext_len(&verified)?;
-    with_backend_upload_id(&mut parts, &backend_id)?;
+    with_backend_upload_id(&mut parts, &upload.backend_id)?;
     let mut out = send_sealed(
         rc,
         &parts,
@@ -202,15 +308,19 @@ pub async fn by_backend_id(
     mut parts: http::request::Parts,
     incoming: Incoming,
     verified: Verified,
+    upload: Upload,
 ) -> Result<Response<BoxBody>, S3Error> {
-    let client_id = upload_id_param(rc)?.to_string();
-    let (envelope, backend_id) = parse_upload_id(&client_id)?;
-    with_backend_upload_id(&mut parts, &backend_id)?;
+    with_backend_upload_id(&mut parts, &upload.backend_id)?;
     let content_length = verified.body.decoded_length();
     let (client_body, outcome) = verified_body(rc, incoming, verified.body);
     let req = build_upstream_request(rc, &parts, content_length, client_body)?;
     let resp = send(rc, req, &outcome).await?;
     let is_list = parts.method == http::Method::GET;
+    // An abort the backend took, or one of an upload it no longer has: either way the
+    // upload is gone.
+    if !is_list && (resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND) {
+        forget_later(&rc.state, &rc.target, &upload);
+    }
     if !is_list || !resp.status().is_success() {
         return Ok(relay_response(rc, resp));
     }
@@ -220,8 +330,8 @@ pub async fn by_backend_id(
     })
     .await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let text = xml::replace_first(&text, "UploadId", &client_id);
-    let text = match &envelope {
+    let text = xml::replace_first(&text, "UploadId", &escape_xml(&upload.client_id));
+    let text = match &upload.envelope {
         Some(env) => {
             let s = env.segment_size();
             xml::rewrite_blocks(&text, "Part", |block| {
@@ -245,11 +355,12 @@ pub async fn complete(
     mut parts: http::request::Parts,
     incoming: Incoming,
     verified: Verified,
+    upload: Upload,
 ) -> Result<Response<BoxBody>, S3Error> {
-    let (envelope, backend_id) = parse_upload_id(upload_id_param(rc)?)?;
+    let envelope = upload.envelope.clone();
     let body_bytes = read_xml_body(rc, incoming, verified.body).await?;
     xml::document::check(&body_bytes, &xml::document::COMPLETE)?;
-    with_backend_upload_id(&mut parts, &backend_id)?;
+    with_backend_upload_id(&mut parts, &upload.backend_id)?;
     if let Some(env) = &envelope {
         check_layout(rc, &parts, &body_bytes, env.segment_size()).await?;
     }
@@ -257,7 +368,15 @@ pub async fn complete(
     let mut req = build_upstream_request(rc, &parts, Some(len), body::full(body_bytes))?;
     strip_for_encrypted_write(req.headers_mut());
     let resp = send(rc, req, &BodyOutcome::default()).await?;
+    let succeeded = resp.status().is_success();
     let mut out = relay_response(rc, resp);
+    if succeeded && upload.recorded {
+        // The record goes once the backend's answer has ended without an error in it.
+        let (head, body) = out.into_parts();
+        let (state, target) = (rc.state.clone(), rc.target.clone());
+        let done = move || forget_later(&state, &target, &upload);
+        out = Response::from_parts(head, body::boxed(body::OnCleanEnd::new(body, done)));
+    }
     hide_from_client(out.headers_mut());
     if let Some(env) = &envelope
         && out.status().is_success()

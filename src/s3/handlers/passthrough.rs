@@ -162,25 +162,28 @@ pub async fn send(
     if let Some(err) = outcome.error() {
         return Err(err.into());
     }
-    result.map_err(|e| {
-        let kind = match &e {
-            UpstreamError::Timeout(_) => "timeout",
-            UpstreamError::Send(inner) if inner.is_connect() => "connect",
-            UpstreamError::Send(_) => "send",
-            UpstreamError::Build(_) => "build",
-        };
-        rc.state
-            .metrics
-            .upstream_errors
-            .with_label_values(&[kind])
-            .inc();
-        match e {
-            UpstreamError::Build(_) => internal(e),
-            _ => S3Error::service_unavailable("The backend storage did not answer; please retry.")
-                .with_origin(ErrorOrigin::Backend)
-                .with_source(e),
-        }
-    })
+    result.map_err(|e| upstream_failure(&rc.state, e))
+}
+
+/// A backend request that got no answer, counted by kind: 503 for the client.
+pub fn upstream_failure(state: &crate::service::AppState, e: UpstreamError) -> S3Error {
+    let kind = match &e {
+        UpstreamError::Timeout(_) => "timeout",
+        UpstreamError::Send(inner) if inner.is_connect() => "connect",
+        UpstreamError::Send(_) => "send",
+        UpstreamError::Build(_) => "build",
+    };
+    state
+        .metrics
+        .upstream_errors
+        .with_label_values(&[kind])
+        .inc();
+    match e {
+        UpstreamError::Build(_) => internal(e),
+        _ => S3Error::service_unavailable("The backend storage did not answer; please retry.")
+            .with_origin(ErrorOrigin::Backend)
+            .with_source(e),
+    }
 }
 
 /// The backend's answer for the client: status, headers (less hop-by-hop), body streamed.

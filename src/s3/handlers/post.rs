@@ -75,6 +75,7 @@ pub async fn post_object(
         .bucket
         .clone()
         .ok_or_else(|| S3Error::method_not_allowed("POST needs a bucket."))?;
+    super::multipart::refuse_registry_bucket(rc)?;
     let boundary = parts
         .headers
         .get(http::header::CONTENT_TYPE)
