@@ -8,8 +8,10 @@
 # Env: SOAK_CONCURRENCY (32), SOAK_COPY=1 puts COPY in the mix (501 tolerated while
 # encrypted COPY is not built; SOAK_COPY=required makes 501 an error),
 # SOAK_MAX_RSS_GROWTH_MIB (64) and SOAK_MAX_FD_GROWTH (64): growth after the first
-# fifth of the run beyond these fails the soak. Exits non-zero on any data mismatch,
-# unexpected error or growth past a bound.
+# fifth of the run beyond these fails the soak. SOAK_UPLOAD_REGISTRY=0 runs multipart
+# uploads without an upload registry (default: with one, which on the embedded backend
+# must hold no record once every upload has finished). Exits non-zero on any data
+# mismatch, unexpected error, growth past a bound or record left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-1800}
@@ -42,6 +44,11 @@ if [ "${SOAK_BACKEND:-embedded}" = ceph ]; then
   backend=$(printf '[backend]\nendpoint = "%s"\naccess_key = "%s"\nsecret_key = "%s"\n' \
     "$SEALGATE_TEST_CEPH_ENDPOINT" "$SEALGATE_TEST_CEPH_ACCESS_KEY" "$SEALGATE_TEST_CEPH_SECRET_KEY")
 fi
+REGISTRY=soak-upload-registry
+registry=""
+if [ "${SOAK_UPLOAD_REGISTRY:-1}" = 1 ]; then
+  registry=$(printf '\n[uploads]\nregistry_bucket = "%s"\n' "$REGISTRY")
+fi
 cat >"$WORK/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$PORT"
@@ -55,7 +62,7 @@ master_key_file = "$WORK/master.key"
 
 [log]
 level = "warn"
-
+$registry
 [[credentials]]
 access_key = "$AK"
 secret_key = "$SK"
@@ -78,4 +85,23 @@ rc=0
   --max-rss-growth-mib "${SOAK_MAX_RSS_GROWTH_MIB:-64}" --max-fd-growth "${SOAK_MAX_FD_GROWTH:-64}" || rc=$?
 say "object-facts caches at the end (entries, bytes):"
 curl -fsS "http://127.0.0.1:$ADMIN/metrics" | grep '^sealgate_metadata_cache' || true
+records="$WORK/data/objects/$REGISTRY/pending-uploads"
+if [ -n "$registry" ] && [ -z "$backend" ]; then
+  # Every upload completed or was aborted; their records go in the background.
+  left=0
+  for _ in $(seq 50); do
+    left=$(find "$records" -type f 2>/dev/null | wc -l)
+    [ "$left" -eq 0 ] && break
+    sleep 0.2
+  done
+  if [ ! -d "$WORK/data/objects/$REGISTRY" ]; then
+    say "FAIL: the upload registry bucket was never created (were uploads recorded?)"
+    rc=1
+  elif [ "$left" -ne 0 ]; then
+    say "FAIL: $left upload registry records left after every upload finished"
+    rc=1
+  else
+    say "upload registry: no record left"
+  fi
+fi
 exit "$rc"
