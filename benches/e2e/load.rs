@@ -26,10 +26,7 @@
 //! these in `retried`, so a server that drops connections still shows.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Requests sent a second time after a transport error (see the module comment).
-static RETRIED: AtomicUsize = AtomicUsize::new(0);
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -44,6 +41,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sealgate::upstream::error_chain;
+
+/// Requests sent a second time after a transport error (see the module comment).
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
+/// Response body bytes received, counted as they arrive: transfers cut at the time
+/// limit moved bytes too, and the memory run reports them.
+static RECEIVED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone)]
 struct Args {
@@ -232,6 +235,7 @@ async fn request(
         let frame = frame.map_err(|e| error_chain(&e))?;
         if let Some(data) = frame.data_ref() {
             received += data.len() as u64;
+            RECEIVED_TOTAL.fetch_add(data.len() as u64, Ordering::Relaxed);
             if keep_body || !status.is_success() {
                 kept.extend_from_slice(data);
             }
@@ -496,7 +500,7 @@ async fn run(args: Args) -> Result<(), String> {
     println!(
         "{{\"op\":\"{}\",\"size\":{},\"count\":{},\"concurrency\":{},\"secs\":{:.3},\
          \"bytes\":{},\"mib_s\":{:.1},\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\
-         \"done\":{},\"aborted\":{},\"errors\":{},\"retried\":{}}}",
+         \"done\":{},\"aborted\":{},\"errors\":{},\"retried\":{},\"received_total\":{}}}",
         args.op,
         args.size,
         args.count,
@@ -510,7 +514,8 @@ async fn run(args: Args) -> Result<(), String> {
         latencies.len(),
         aborted,
         errors.len(),
-        RETRIED.load(Ordering::Relaxed)
+        RETRIED.load(Ordering::Relaxed),
+        RECEIVED_TOTAL.load(Ordering::Relaxed)
     );
     if let Some(first) = errors.first() {
         return Err(format!("{} requests failed, first: {first}", errors.len()));

@@ -144,8 +144,15 @@ if mem_rows:
     out("|---|---|---|---|---|---|")
     for r in mem_rows:
         res_ = r["result"]
+        # Bytes of finished transfers, or every body byte received when that is more
+        # (GETs cut at the time limit moved data too; a cut PUT's bytes are not counted).
+        moved = max(res_["bytes"], res_.get("received_total", 0))
         out(f"| {r['backend']} | {r['workload']} | {res_['done']} / {res_['aborted']} | "
-            f"{res_['bytes'] / 2**20:.0f} | {res_['mib_s']:.0f} | {r['proc']['hwm_kib'] / 1024:.0f} |")
+            f"{moved / 2**20:.0f} | {moved / 2**20 / max(res_['secs'], 1e-9):.0f} | "
+            f"{r['proc']['hwm_kib'] / 1024:.0f} |")
+    out()
+    out("Transfers still running at the time limit are cut; MiB moved counts every body "
+        "byte a cut GET received, not the bytes a cut PUT sent.")
     out()
 
 # Acceptance points of the performance issue, evaluated on this run.
