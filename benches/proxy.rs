@@ -307,7 +307,7 @@ fn listing(n: usize) -> String {
 /// same order (a pass computing the sizes, a pass rewriting them).
 fn rewrite_sizes(text: &str, segment_size: u32) -> String {
     let mut sizes = Vec::new();
-    xml::rewrite_blocks(text, "Contents", |b| {
+    for b in xml::blocks(text, "Contents") {
         let etag = xml::element_texts(b, "ETag")
             .first()
             .map(|e| xml::unescape(e));
@@ -318,8 +318,7 @@ fn rewrite_sizes(text: &str, segment_size: u32) -> String {
             (Some(etag), Some(c)) => object_plaintext_len(c, parts_from_etag(&etag), segment_size),
             _ => None,
         });
-        String::new()
-    });
+    }
     let mut i = 0;
     xml::rewrite_blocks(text, "Contents", |b| {
         let size = sizes.get(i).copied().flatten();

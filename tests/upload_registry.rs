@@ -1,8 +1,9 @@
 //! Multipart uploads with an upload registry (`[uploads] registry_bucket`), on Ceph RGW
 //! and the embedded backend, driven by boto3 (`common/upload_registry.py`):
 //! - clients get the backend's own upload ids, and ListMultipartUploads lists exactly
-//!   the ids CreateMultipartUpload returned; parts, ListParts (plaintext sizes),
-//!   completion and the read back work as without a registry;
+//!   the ids CreateMultipartUpload returned; parts, ListParts (plaintext sizes, in
+//!   part-number order even where the backend lists them unordered), completion and
+//!   the read back work as without a registry;
 //! - the registry bucket is created on first use, holds one record per pending upload,
 //!   and loses it when the upload completes or is aborted; clients cannot reach it;
 //! - uploads survive a proxy restart (the new proxy's caches are empty, so the

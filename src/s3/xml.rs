@@ -55,6 +55,7 @@ pub fn element_texts<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
 }
 
 /// Replaces the text of the first `<name>` element.
+#[must_use]
 pub fn replace_first(xml: &str, name: &str, new_text: &str) -> String {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
@@ -68,6 +69,7 @@ pub fn replace_first(xml: &str, name: &str, new_text: &str) -> String {
 }
 
 /// Calls `f` on every `<block>…</block>` and replaces the block with its result.
+#[must_use]
 pub fn rewrite_blocks(xml: &str, block: &str, mut f: impl FnMut(&str) -> String) -> String {
     let open = format!("<{block}>");
     let close = format!("</{block}>");
@@ -83,6 +85,34 @@ pub fn rewrite_blocks(xml: &str, block: &str, mut f: impl FnMut(&str) -> String)
         rest = &rest[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// Puts the `<block>…</block>` elements in the order of `key` (stable), each sorted
+/// block taking the place of one of the originals; the text around them stays.
+#[must_use]
+pub fn sort_blocks<K: Ord>(xml: &str, block: &str, key: impl Fn(&str) -> K) -> String {
+    let mut sorted = blocks(xml, block);
+    sorted.sort_by_key(|b| key(b));
+    let mut sorted = sorted.into_iter();
+    rewrite_blocks(xml, block, |b| sorted.next().unwrap_or(b).to_string())
+}
+
+/// Every `<block>…</block>` element, tags included, in document order (the blocks
+/// [`rewrite_blocks`] visits).
+pub fn blocks<'a>(xml: &'a str, block: &str) -> Vec<&'a str> {
+    let open = format!("<{block}>");
+    let close = format!("</{block}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let Some(j) = rest[i..].find(&close) else {
+            break;
+        };
+        let end = i + j + close.len();
+        out.push(&rest[i..end]);
+        rest = &rest[end..];
+    }
     out
 }
 
@@ -120,6 +150,21 @@ mod tests {
     }
 
     #[test]
+    fn blocks_are_sorted_in_place() {
+        let xml = "<L><Id>u</Id><Part><N>3</N></Part>\n<Part><N>1</N></Part><Part><N>2</N></Part><More/></L>";
+        let n = |b: &str| {
+            element_texts(b, "N")
+                .first()
+                .and_then(|t| t.parse::<u32>().ok())
+        };
+        assert_eq!(
+            sort_blocks(xml, "Part", n),
+            "<L><Id>u</Id><Part><N>1</N></Part>\n<Part><N>2</N></Part><Part><N>3</N></Part><More/></L>"
+        );
+        assert_eq!(sort_blocks("<L/>", "Part", n), "<L/>");
+    }
+
+    #[test]
     fn unescape_handles_entities() {
         assert_eq!(unescape("&quot;abc&quot; &amp;lt;"), "\"abc\" &lt;");
     }
@@ -129,6 +174,13 @@ mod tests {
         fn rewriting_never_panics_and_identity_keeps_text(s in "\\PC{0,200}") {
             let out = rewrite_blocks(&s, "Contents", |b| b.to_string());
             prop_assert_eq!(out, s.clone());
+            // Sorting keeps every byte, only reordering whole blocks.
+            let sorted = sort_blocks(&s, "Contents", |b| b.len());
+            let mut a: Vec<char> = sorted.chars().collect();
+            let mut b: Vec<char> = s.chars().collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            prop_assert_eq!(a, b);
             let _ = element_texts(&s, "Size");
             let _ = replace_first(&s, "Size", "1");
         }

@@ -114,9 +114,12 @@ def check_listed(s3, bucket, want, step):
 
 
 def part_sizes(s3, bucket, key, upload_id):
-    """ListParts sizes by part number (the embedded backend lists parts unordered)."""
+    """ListParts sizes as listed, which S3 orders by part number (the embedded backend
+    lists them unordered; the proxy sorts them)."""
     parts = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)["Parts"]
-    return [p["Size"] for p in sorted(parts, key=lambda p: p["PartNumber"])]
+    numbers = [p["PartNumber"] for p in parts]
+    check(numbers == sorted(numbers), f"ListParts not ordered by part number: {numbers}")
+    return [p["Size"] for p in parts]
 
 
 def before_restart(s3, bucket, registry, records, state_file):

@@ -66,7 +66,7 @@ pub async fn list_objects(
     // hold plaintext objects, where the backend lists no ETag (so the part count is
     // unknown), or where the listed size is impossible for the grid.
     let mut pure: Vec<Option<u64>> = Vec::new();
-    xml::rewrite_blocks(&text, block, |b| {
+    for b in xml::blocks(&text, block) {
         let etag = xml::element_texts(b, "ETag")
             .first()
             .map(|e| xml::unescape(e));
@@ -80,8 +80,7 @@ pub async fn list_objects(
             _ => None,
         };
         pure.push(computed);
-        String::new()
-    });
+    }
     let looked_up = if pure.iter().any(Option::is_none) {
         head_sizes(rc, &bucket, &text, block, url_encoded, &pure).await
     } else {
@@ -124,7 +123,7 @@ async fn head_sizes(
     known: &[Option<u64>],
 ) -> Vec<Option<u64>> {
     let mut entries = Vec::new();
-    xml::rewrite_blocks(text, block, |b| {
+    for b in xml::blocks(text, block) {
         let key = xml::element_texts(b, "Key")
             .first()
             .map(|k| xml::unescape(k))
@@ -141,8 +140,7 @@ async fn head_sizes(
             .first()
             .map(|v| v.to_string());
         entries.push((key, etag, version));
-        String::new()
-    });
+    }
     let known = known.to_vec();
     let state = rc.state.clone();
     let identity = rc.backend.clone();

@@ -334,7 +334,7 @@ pub async fn by_backend_id(
     let text = match &upload.envelope {
         Some(env) => {
             let s = env.segment_size();
-            xml::rewrite_blocks(&text, "Part", |block| {
+            let plain = xml::rewrite_blocks(&text, "Part", |block| {
                 let size = xml::element_texts(block, "Size")
                     .first()
                     .and_then(|v| v.parse::<u64>().ok());
@@ -342,6 +342,13 @@ pub async fn by_backend_id(
                     Some(p) => xml::replace_first(block, "Size", &p.to_string()),
                     None => block.to_string(),
                 }
+            });
+            // S3 lists parts by part number; some backends (the embedded one) do not.
+            xml::sort_blocks(&plain, "Part", |block| {
+                xml::element_texts(block, "PartNumber")
+                    .first()
+                    .and_then(|n| n.trim().parse::<u32>().ok())
+                    .unwrap_or(u32::MAX)
             })
         }
         None => text,
@@ -426,7 +433,7 @@ async fn check_layout(
     }
     // The ETags the client names, in the order of `numbers` (the checker above made sure
     // every Part has a PartNumber; S3 requires an ETag too).
-    let named: Vec<Option<String>> = blocks(text, "Part")
+    let named: Vec<Option<String>> = xml::blocks(text, "Part")
         .iter()
         .map(|b| xml::element_texts(b, "ETag").first().map(|e| bare_etag(e)))
         .collect();
@@ -538,7 +545,7 @@ async fn list_part_sizes(
         })
         .await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        for block in blocks(&text, "Part") {
+        for block in xml::blocks(&text, "Part") {
             let n = xml::element_texts(block, "PartNumber")
                 .first()
                 .and_then(|v| v.trim().parse().ok());
@@ -563,21 +570,6 @@ async fn list_part_sizes(
         }
     }
     Ok(sizes)
-}
-
-fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let mut out = Vec::new();
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let Some(j) = rest[i..].find(&close) else {
-            break;
-        };
-        out.push(&rest[i..i + j]);
-        rest = &rest[i + j + close.len()..];
-    }
-    out
 }
 
 /// Plaintext size of one part stream of `cipher_len` bytes.
