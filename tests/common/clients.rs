@@ -233,6 +233,8 @@ impl ClientEnv {
         std::fs::write(d.join("rclone.conf"), "").expect("write rclone config");
         std::fs::write(d.join("boto3_client.py"), include_str!("boto3_client.py"))
             .expect("write boto3 script");
+        std::fs::write(d.join("s3check.py"), include_str!("s3check.py"))
+            .expect("write the step checks the test scripts import");
     }
 
     /// A command with a cleared environment: only what this target needs, `HOME` in

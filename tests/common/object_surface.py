@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from s3check import check, expect_error, fail
 
 MIB = 1024 * 1024
 ENDPOINT = os.environ["SG_ENDPOINT"]
@@ -39,25 +40,6 @@ def client(validate=True, **extra):
             **extra,
         ),
     )
-
-
-def fail(msg):
-    sys.exit(f"FAIL: {msg}")
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def expect_error(step, fn, code, status):
-    try:
-        r = fn()
-    except ClientError as e:
-        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
-        check(got == (code, status), f"{step}: got {got}, want {(code, status)}")
-        return e.response
-    fail(f"{step}: succeeded ({r.get('ResponseMetadata', {}).get('HTTPStatusCode')}), want {code}")
 
 
 def raw(method, path, query="", headers=None, body=b""):

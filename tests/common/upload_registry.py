@@ -16,6 +16,7 @@ import time
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from s3check import check, expect_error, fail
 
 MIB = 1024 * 1024
 PREFIX = "pending-uploads/"
@@ -35,25 +36,6 @@ def s3_client(endpoint, access_key, secret_key):
             request_checksum_calculation="when_required",
         ),
     )
-
-
-def fail(msg):
-    sys.exit(f"FAIL: {msg}")
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def expect_error(step, fn, code, status):
-    try:
-        fn()
-    except ClientError as e:
-        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
-        check(got == (code, status), f"{step}: got {got}, want {(code, status)}")
-        return
-    fail(f"{step}: succeeded, want {code}")
 
 
 class Records:
