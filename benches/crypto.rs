@@ -282,5 +282,37 @@ fn format(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, raw, format);
+/// The key-schedule HMACs of the format (HKDF steps, commitment, envelope MAC): a
+/// 32-byte key and a short message, a fresh key every call, as `crypto::keys` uses them.
+fn short_hmac(c: &mut Criterion) {
+    use hmac::{KeyInit as _, Mac as _};
+    let key = [7u8; 32];
+    let msg = [9u8; 48];
+    let mut g = c.benchmark_group("hmac-sha256/32B-key-48B-message");
+    g.bench_function("aws-lc-rs", |b| {
+        b.iter(|| {
+            let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, black_box(&key));
+            let mut ctx = aws_lc_rs::hmac::Context::with_key(&k);
+            ctx.update(black_box(&msg));
+            ctx.sign()
+        })
+    });
+    g.bench_function("aws-lc-rs (one-shot sign)", |b| {
+        b.iter(|| {
+            let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, black_box(&key));
+            aws_lc_rs::hmac::sign(&k, black_box(&msg))
+        })
+    });
+    g.bench_function("hmac + sha2 (RustCrypto)", |b| {
+        b.iter(|| {
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(black_box(&key))
+                .expect("any key length");
+            m.update(black_box(&msg));
+            m.finalize().into_bytes()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, raw, format, short_hmac);
 criterion_main!(benches);

@@ -9,13 +9,13 @@
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::{digest, hmac};
+use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
 use super::keys::{
-    DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key,
+    DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key, hmac_sha256,
     key_commitment,
 };
 use super::{CryptoError, fill_random, segment_size_log2};
@@ -279,12 +279,11 @@ impl Envelope {
         key: &str,
     ) -> Result<[u8; KEY_LEN], CryptoError> {
         let mac_key = envelope_mac_key(dk);
-        let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()));
-        ctx.update(&self.to_bytes_without_mac());
-        ctx.update(&binding(bucket, key)?);
-        let mut out = [0u8; KEY_LEN];
-        out.copy_from_slice(ctx.sign().as_ref());
-        Ok(out)
+        let mac = hmac_sha256(
+            mac_key.as_ref(),
+            &[&self.to_bytes_without_mac(), &binding(bucket, key)?],
+        );
+        Ok(*mac)
     }
 
     fn to_bytes_without_mac(&self) -> Vec<u8> {
