@@ -127,25 +127,34 @@ fn push_normalized_value(out: &mut Vec<u8>, value: &[u8]) {
 pub fn canonical_headers(headers: &HeaderMap, authority: Option<&str>, signed: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(signed.len() * 48);
     for name in signed {
-        out.extend_from_slice(name.as_bytes());
-        out.push(b':');
-        let mut first = true;
-        for value in headers.get_all(*name) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            push_normalized_value(&mut out, value.as_bytes());
-        }
-        if first
+        let mut values = headers
+            .get_all(*name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .peekable();
+        if values.peek().is_none()
             && *name == "host"
             && let Some(a) = authority
         {
-            push_normalized_value(&mut out, a.as_bytes());
+            push_header_line(&mut out, name, std::iter::once(a.as_bytes()));
+        } else {
+            push_header_line(&mut out, name, values);
         }
-        out.push(b'\n');
     }
     out
+}
+
+/// Appends one canonical header line, `name:value[,value...]\n`, values normalised.
+pub fn push_header_line<'v>(out: &mut Vec<u8>, name: &str, values: impl Iterator<Item = &'v [u8]>) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b':');
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_normalized_value(out, value);
+    }
+    out.push(b'\n');
 }
 
 /// The parts of a canonical request, joined with `\n`.

@@ -30,11 +30,39 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     OffsetDateTime::parse(s, offset).ok().map(Into::into)
 }
 
-/// Formats as `YYYYMMDDTHHMMSSZ`.
+/// Formats as `YYYYMMDDTHHMMSSZ`. Every signed request formats one (the backend
+/// signature, the verifier's request date), so digits are written directly rather than
+/// through a format description.
 pub fn format_amz_date(t: SystemTime) -> String {
     let t = OffsetDateTime::from(t);
-    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
-    t.format(fmt).unwrap_or_default()
+    let Ok(year) = u32::try_from(t.year()) else {
+        return String::new();
+    };
+    if year > 9999 {
+        return String::new();
+    }
+    let mut out = String::with_capacity(16);
+    for (value, width) in [
+        (year, 4),
+        (u32::from(u8::from(t.month())), 2),
+        (u32::from(t.day()), 2),
+    ] {
+        push_digits(&mut out, value, width);
+    }
+    out.push('T');
+    for value in [t.hour(), t.minute(), t.second()] {
+        push_digits(&mut out, u32::from(value), 2);
+    }
+    out.push('Z');
+    out
+}
+
+/// `value` as exactly `width` decimal digits (zero-padded; `value` < 10^width).
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Absolute difference between two instants.
@@ -56,6 +84,21 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(parse_http_date("Fri, 24 May 2013 00:00:00 +0000"), a);
         assert_eq!(a.map(format_amz_date).as_deref(), Some("20130524T000000Z"));
+    }
+
+    /// The direct formatting agrees with the `time` crate's format description on any
+    /// instant from 1970 to 9999, and round-trips through the parser.
+    #[test]
+    fn formatting_matches_the_format_description() {
+        let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+        const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let picks = (0..10_000u64).map(|i| i.wrapping_mul(2_654_435_761) % (LAST + 1));
+        for secs in picks.chain([0, 1, 59, 86_399, 951_782_400, LAST]) {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let expected = OffsetDateTime::from(t).format(fmt).unwrap_or_default();
+            assert_eq!(format_amz_date(t), expected, "{secs}");
+            assert_eq!(parse_amz_date(&expected), Some(t), "{secs}");
+        }
     }
 
     #[test]

@@ -76,10 +76,17 @@ impl fmt::Debug for SigningKey {
 
 /// `AWS4-HMAC-SHA256\n<timestamp>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!(
-        "{ALGORITHM}\n{timestamp}\n{scope}\n{}",
-        sha256_hex(canonical_request)
-    )
+    // Built by hand: every request (verified, and re-signed for the backend) makes one,
+    // and `format!` cost as much as hashing the canonical request.
+    let mut hash_hex = [0u8; 64];
+    // 32 bytes are exactly 64 hex digits, so this cannot fail.
+    let _ = hex::encode_to_slice(sha256(canonical_request), &mut hash_hex);
+    let mut out = String::with_capacity(ALGORITHM.len() + timestamp.len() + scope.len() + 67);
+    for part in [ALGORITHM, "\n", timestamp, "\n", scope, "\n"] {
+        out.push_str(part);
+    }
+    out.push_str(std::str::from_utf8(&hash_hex).unwrap_or_default());
+    out
 }
 
 /// The string to sign for one aws-chunked chunk, chained on the previous signature.

@@ -107,16 +107,34 @@ impl BackendSigner {
             HeaderName::from_static("x-amz-content-sha256"),
             HeaderValue::from_static(UNSIGNED_PAYLOAD),
         );
-        let mut names: Vec<&str> = headers
-            .keys()
-            .map(HeaderName::as_str)
-            .filter(|n| !UNSIGNED_HEADERS.contains(n))
-            // Values that are not visible ASCII are sent but not signed.
-            .filter(|n| headers.get_all(*n).iter().all(|v| v.to_str().is_ok()))
+        // One pass over the headers, sorted by name; the sort is stable, so a repeated
+        // header's values keep their order, as SigV4 joins them.
+        let mut pairs: Vec<(&str, &HeaderValue)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .filter(|(n, _)| !UNSIGNED_HEADERS.contains(n))
             .collect();
-        names.sort_unstable();
-        let signed_headers = names.join(";");
-        let canonical_headers = canonical::canonical_headers(headers, None, &names);
+        pairs.sort_by_key(|(n, _)| *n);
+        let mut signed_headers = String::with_capacity(pairs.len() * 20);
+        let mut canonical_headers = Vec::with_capacity(pairs.len() * 64);
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let Some((name, _)) = group.first() else {
+                continue;
+            };
+            // Values that are not visible ASCII are sent but not signed.
+            if group.iter().any(|(_, v)| v.to_str().is_err()) {
+                continue;
+            }
+            if !signed_headers.is_empty() {
+                signed_headers.push(';');
+            }
+            signed_headers.push_str(name);
+            canonical::push_header_line(
+                &mut canonical_headers,
+                name,
+                group.iter().map(|(_, v)| v.as_bytes()),
+            );
+        }
         let uri = canonical::canonical_uri(req.uri().path());
         let pairs = canonical::parse_query(req.uri().query().unwrap_or(""));
         let query = canonical::canonical_query(&pairs, |_| true);
