@@ -5,13 +5,26 @@
 use std::time::{Duration, SystemTime};
 
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-/// Parses `YYYYMMDDTHHMMSSZ`.
+/// Parses `YYYYMMDDTHHMMSSZ`. Read by hand (every signed request carries one); the
+/// calendar checks are the `time` crate's, and a test holds the result to its
+/// format-description parser.
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
-    let t = PrimitiveDateTime::parse(s, fmt).ok()?;
-    Some(t.assume_utc().into())
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u16> {
+        b.get(from..to)?.iter().try_fold(0u16, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))
+        })
+    };
+    let small = |from: usize| number(from, from + 2).and_then(|n| u8::try_from(n).ok());
+    let month = Month::try_from(small(4)?).ok()?;
+    let date = Date::from_calendar_date(i32::from(number(0, 4)?), month, small(6)?).ok()?;
+    let time = Time::from_hms(small(9)?, small(11)?, small(13)?).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc().into())
 }
 
 /// Parses an RFC 1123 HTTP date, `Fri, 24 May 2013 00:00:00 GMT` (the only form S3
@@ -113,6 +126,29 @@ mod tests {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
         assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    fn parse_with_format_description(s: &str) -> Option<SystemTime> {
+        let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+        PrimitiveDateTime::parse(s, fmt)
+            .ok()
+            .map(|t| t.assume_utc().into())
+    }
+
+    proptest::proptest! {
+        /// The hand parser accepts and refuses exactly what the format description
+        /// does: well-formed shapes with any digits (invalid months, days, hours,
+        /// leap seconds), and arbitrary strings.
+        #[test]
+        fn parsing_matches_the_format_description(
+            s in proptest::prop_oneof![
+                "[0-9]{8}T[0-9]{6}Z",
+                "(19|20)[0-9]{2}(0[0-9]|1[0-3])[0-3][0-9]T[0-2][0-9][0-6][0-9][0-6][0-9]Z",
+                ".{0,18}",
+            ]
+        ) {
+            proptest::prop_assert_eq!(parse_amz_date(&s), parse_with_format_description(&s));
+        }
     }
 
     #[test]
