@@ -251,6 +251,18 @@ pub(crate) fn backend_request(
     Ok(req)
 }
 
+/// Aborts a backend multipart upload nobody will finish, best effort: one left behind
+/// shows in ListMultipartUploads and can be aborted there (or by a lifecycle rule).
+pub(crate) async fn abort_upload(rc: &RequestContext, bucket: &str, key: &str, upload_id: &str) {
+    let q = [("uploadId".to_string(), Some(upload_id.to_string()))];
+    let abort = backend_request(rc, Method::DELETE, bucket, key, &q, HeaderMap::new(), None);
+    if let Ok(req) = abort
+        && let Err(e) = send_expect_ok(rc, req).await
+    {
+        tracing::warn!(request_id = %rc.request_id, upload_id, error = %e, "aborting a backend upload failed");
+    }
+}
+
 /// Sends and reads a small XML answer whole; a failure status, or an `<Error>` document
 /// in a 200 (which S3 sends for copies that fail after the head), is an [`S3Error`].
 pub(crate) async fn send_for_xml(

@@ -16,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use super::read::part_header_at;
 use super::{
-    CopyDone, ObjectRef, SourceObject, backend_request, count_copy, first_text, send_expect_ok,
+    CopyDone, ObjectRef, SourceObject, abort_upload, backend_request, count_copy, first_text,
     send_for_xml, with_envelope,
 };
 use crate::body;
@@ -126,21 +126,7 @@ async fn multipart(
         first_text(&text, "UploadId").ok_or_else(|| tampered("no UploadId from the backend"))?;
     let result = copy_parts_and_complete(rc, src, dst, &layout, &upload_id).await;
     if result.is_err() {
-        let q = [("uploadId".to_string(), Some(upload_id.clone()))];
-        let abort = backend_request(
-            rc,
-            Method::DELETE,
-            &dst.bucket,
-            &dst.key,
-            &q,
-            HeaderMap::new(),
-            None,
-        );
-        if let Ok(req) = abort
-            && let Err(e) = send_expect_ok(rc, req).await
-        {
-            tracing::warn!(request_id = %rc.request_id, error = %e, "aborting the backend copy upload failed");
-        }
+        abort_upload(rc, &dst.bucket, &dst.key, &upload_id).await;
     }
     let (mut etag, version_id) = result?;
     if etag.trim_matches('"').is_empty() {

@@ -231,7 +231,7 @@ pub async fn create(
                 .await
             {
                 // An upload whose envelope is nowhere could never take a part.
-                abort_backend_upload(rc, bucket, key, &backend_id).await;
+                crate::rekey::abort_upload(rc, bucket, key, &backend_id).await;
                 return Err(e);
             }
             backend_id.clone()
@@ -242,22 +242,6 @@ pub async fn create(
     let mut out = xml_response(head.status, &head.headers, rewritten);
     add_sse_headers(out.headers_mut(), &keys.envelope);
     Ok(out)
-}
-
-/// Aborts a backend upload the client will never hear of (best effort: an upload left
-/// behind is visible in ListMultipartUploads and can be aborted there).
-async fn abort_backend_upload(rc: &RequestContext, bucket: &str, key: &str, backend_id: &str) {
-    let query = canonical_query(&[("uploadId".to_string(), Some(backend_id.to_string()))]);
-    let Ok((uri, host)) = rc.state.backend.target(Some(bucket), Some(key), &query) else {
-        return;
-    };
-    let mut req = Request::new(body::empty());
-    *req.method_mut() = http::Method::DELETE;
-    *req.uri_mut() = uri;
-    req.headers_mut().insert(header::HOST, host);
-    if let Err(e) = rc.state.backend.send(&rc.backend, req).await {
-        tracing::warn!(upload_id = backend_id, error = %e, "unrecorded upload not aborted");
-    }
 }
 
 /// UploadPart: sealed as part `partNumber` under the upload's data key.
