@@ -8,12 +8,9 @@
 
 use std::fmt;
 
-use hmac::{KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
-
-type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// The only SigV4 algorithm S3 accepts with symmetric keys.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -21,15 +18,9 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const EMPTY_SHA256_HEX: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// HMAC-SHA256.
+/// HMAC-SHA256 (the crate's one implementation, `crypto::keys::hmac_sha256`).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0; 32],
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    *crate::crypto::keys::hmac_sha256(key, [data])
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -281,7 +281,7 @@ impl Envelope {
         let mac_key = envelope_mac_key(dk);
         let mac = hmac_sha256(
             mac_key.as_ref(),
-            &[&self.to_bytes_without_mac(), &binding(bucket, key)?],
+            [&self.to_bytes_without_mac()[..], &binding(bucket, key)?[..]],
         );
         Ok(*mac)
     }
