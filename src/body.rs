@@ -200,18 +200,16 @@ where
                     && !*this.saw_error
                 {
                     let keep = ERROR_TAG.len() - 1;
-                    let tail_len = this.tail.len();
+                    // The previous frames' last bytes, then this frame's first ones.
                     this.tail.extend_from_slice(&data[..data.len().min(keep)]);
                     let across = this.tail.windows(ERROR_TAG.len()).any(|w| w == ERROR_TAG);
                     let within = data.windows(ERROR_TAG.len()).any(|w| w == ERROR_TAG);
                     *this.saw_error = across || within;
-                    // Keep the stream's last `keep` bytes.
+                    // Keep the stream's last `keep` bytes (a short frame is all in `tail`).
                     if data.len() >= keep {
                         this.tail.clear();
                         this.tail.extend_from_slice(&data[data.len() - keep..]);
                     } else {
-                        this.tail.truncate(tail_len);
-                        this.tail.extend_from_slice(data);
                         let excess = this.tail.len().saturating_sub(keep);
                         this.tail.drain(..excess);
                     }

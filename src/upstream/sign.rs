@@ -109,15 +109,15 @@ impl BackendSigner {
         );
         // One pass over the headers, sorted by name; the sort is stable, so a repeated
         // header's values keep their order, as SigV4 joins them.
-        let mut pairs: Vec<(&str, &HeaderValue)> = headers
+        let mut entries: Vec<(&str, &HeaderValue)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v))
             .filter(|(n, _)| !UNSIGNED_HEADERS.contains(n))
             .collect();
-        pairs.sort_by_key(|(n, _)| *n);
-        let mut signed_headers = String::with_capacity(pairs.len() * 20);
-        let mut canonical_headers = Vec::with_capacity(pairs.len() * 64);
-        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        entries.sort_by_key(|(n, _)| *n);
+        let mut signed_headers = String::with_capacity(entries.len() * 20);
+        let mut canonical_headers = Vec::with_capacity(entries.len() * 64);
+        for group in entries.chunk_by(|a, b| a.0 == b.0) {
             let Some((name, _)) = group.first() else {
                 continue;
             };
