@@ -259,18 +259,6 @@ fn format(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // What a repeated read of one object costs with the opened-key memo: decode, then
-    // a hit (fingerprint + cache lookup) instead of the five HMACs of opening.
-    let memo = sealgate::cache::OpenedKeys::new(1024, std::time::Duration::from_secs(300));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    g.bench_function("decode+open (derived, remembered)", |b| {
-        b.iter(|| {
-            let env = Envelope::decode(&text).unwrap();
-            rt.block_on(memo.open(&w, &env, "bucket", "key")).unwrap()
-        })
-    });
     g.bench_function("decode+open (wrapped)", |b| {
         b.iter(|| {
             Envelope::decode(&wrapped)

@@ -20,7 +20,6 @@
 
 mod clock;
 mod metrics;
-pub mod opened;
 
 use std::fmt;
 use std::hash::Hash;
@@ -34,7 +33,6 @@ use zeroize::Zeroizing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use metrics::{CacheMetrics, KeyOp, KeyPath, KmsOp, Side};
-pub use opened::{MAX_OPENED_KEYS, OpenedKeys};
 
 use crate::kms::{DATA_KEY_LEN, EncryptionContext, GeneratedKey, KeyInfo, Kms, KmsError};
 

@@ -127,10 +127,6 @@ pub async fn build_state(config: Config) -> Result<Built, StartError> {
         backend_identities,
         metrics,
         keys,
-        opened_keys: crate::cache::OpenedKeys::new(
-            crate::cache::MAX_OPENED_KEYS,
-            Duration::from_secs(config.kms.bucket_key_ttl_secs),
-        ),
         size_cache: Arc::new(crate::s3::facts::new_size_cache(metadata_cache_bytes)),
         layouts: Arc::new(crate::s3::facts::new_layout_cache(metadata_cache_bytes)),
         audit: crate::audit::AuditLog::from_config(&config.audit)

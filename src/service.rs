@@ -32,8 +32,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bucket keys and per-object KMS keys, through the KMS.
     pub keys: Arc<BucketKeyCache>,
-    /// Data keys of envelopes opened recently (consulted after `keys` said yes).
-    pub opened_keys: crate::cache::OpenedKeys,
     /// Plaintext sizes by (bucket, key, ETag) for listings of mixed buckets.
     pub size_cache: Arc<SizeCache>,
     /// Object layouts by (bucket, key, ETag) for `partNumber` reads.

@@ -192,11 +192,7 @@ async fn unwrap_object_key(
             .map_err(kms_error)?;
         WrappingKey::from_bytes(*pk)
     };
-    rc.state
-        .opened_keys
-        .open(&w, envelope, bucket, key)
-        .await
-        .map_err(tampered)
+    envelope.open(&w, bucket, key).map_err(tampered)
 }
 
 /// The envelope of a backend answer, if the object has one.
