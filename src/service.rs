@@ -42,8 +42,8 @@ pub struct AppState {
     pub uploads: Option<crate::s3::uploads::UploadRegistry>,
 }
 
-pub const X_AMZ_REQUEST_ID: &str = "x-amz-request-id";
-pub const X_AMZ_ID_2: &str = "x-amz-id-2";
+pub const X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
+pub const X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
 
 /// Serves one request; never fails at the HTTP level (errors are S3 XML responses).
 pub async fn handle(
@@ -233,7 +233,7 @@ fn check_framing(parts: &http::request::Parts, operation: op::Operation) -> Resu
     let h = &parts.headers;
     let chunked = h.contains_key(http::header::TRANSFER_ENCODING);
     let has_length = h.contains_key(http::header::CONTENT_LENGTH);
-    let aws_chunked_with_length = h.contains_key("x-amz-decoded-content-length");
+    let aws_chunked_with_length = h.contains_key(crate::s3::headers::X_AMZ_DECODED_CONTENT_LENGTH);
     let needs_length = matches!(
         operation,
         op::Operation::PutObject

@@ -51,6 +51,8 @@ pub enum UpstreamError {
 pub struct Backend {
     scheme: Scheme,
     authority: Authority,
+    /// `authority` as a Host value, for path-style requests.
+    host: HeaderValue,
     style: AddressingStyle,
     signer: Arc<BackendSigner>,
     client: HttpClient,
@@ -72,6 +74,8 @@ impl Backend {
             .authority()
             .cloned()
             .ok_or("backend.endpoint: no host")?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| format!("backend.endpoint: {endpoint:?} has no valid host"))?;
         let client = client::build_client(
             cfg.ca_bundle.as_deref(),
             Duration::from_secs(cfg.connect_timeout_secs),
@@ -81,6 +85,7 @@ impl Backend {
         Ok(Backend {
             scheme,
             authority,
+            host,
             style: cfg.addressing_style,
             signer: Arc::new(BackendSigner::new(access_key, secret_key, &cfg.region)),
             client,
@@ -89,40 +94,51 @@ impl Backend {
     }
 
     /// The backend URI and Host for `bucket`/`key` (key already decoded) and a canonical
-    /// query string.
+    /// query string. Path-style requests reuse the endpoint's parsed authority and Host
+    /// value; the path is encoded straight into one buffer.
     pub fn target(
         &self,
         bucket: Option<&str>,
         key: Option<&str>,
         query: &str,
     ) -> Result<(Uri, HeaderValue), UpstreamError> {
-        let key_path = key.map(sign::encode_key).unwrap_or_default();
-        let (host, path) = match (self.style, bucket) {
+        let build = |e: &dyn std::fmt::Display| UpstreamError::Build(e.to_string());
+        let mut pq = String::with_capacity(
+            2 + bucket.map_or(0, str::len) + key.map_or(0, |k| k.len() + 1) + query.len() + 1,
+        );
+        pq.push('/');
+        let (authority, host) = match (self.style, bucket) {
             (AddressingStyle::Virtual, Some(b)) => {
-                (format!("{b}.{}", self.authority), format!("/{key_path}"))
+                if let Some(k) = key {
+                    pq.extend(sign::encode_key_parts(k));
+                }
+                let host = format!("{b}.{}", self.authority);
+                let authority = Authority::try_from(host.as_str()).map_err(|e| build(&e))?;
+                (
+                    authority,
+                    HeaderValue::from_str(&host).map_err(|e| build(&e))?,
+                )
             }
             (_, Some(b)) => {
-                let b = sign::encode_key(b);
-                if key.is_some() {
-                    (self.authority.to_string(), format!("/{b}/{key_path}"))
-                } else {
-                    (self.authority.to_string(), format!("/{b}"))
+                pq.extend(sign::encode_key_parts(b));
+                if let Some(k) = key {
+                    pq.push('/');
+                    pq.extend(sign::encode_key_parts(k));
                 }
+                (self.authority.clone(), self.host.clone())
             }
-            (_, None) => (self.authority.to_string(), "/".to_string()),
+            (_, None) => (self.authority.clone(), self.host.clone()),
         };
-        let pq = if query.is_empty() {
-            path
-        } else {
-            format!("{path}?{query}")
-        };
+        if !query.is_empty() {
+            pq.push('?');
+            pq.push_str(query);
+        }
         let uri = Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(host.as_str())
+            .authority(authority)
             .path_and_query(pq)
             .build()
-            .map_err(|e| UpstreamError::Build(e.to_string()))?;
-        let host = HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?;
+            .map_err(|e| build(&e))?;
         Ok((uri, host))
     }
 
@@ -163,5 +179,74 @@ impl Backend {
     /// The endpoint, for readiness checks and banners.
     pub fn endpoint(&self) -> String {
         format!("{}://{}", self.scheme, self.authority)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(style: AddressingStyle) -> Backend {
+        let cfg = BackendConfig {
+            addressing_style: style,
+            ..BackendConfig::default()
+        };
+        Backend::new(&cfg, "http://10.0.0.7:7480", "ak", "sk").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn target(b: &Backend, bucket: Option<&str>, key: Option<&str>, q: &str) -> (String, String) {
+        let (uri, host) = b.target(bucket, key, q).unwrap_or_else(|e| panic!("{e}"));
+        (
+            uri.to_string(),
+            host.to_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    #[tokio::test]
+    async fn path_style_targets() {
+        let b = backend(AddressingStyle::Path);
+        let host = "10.0.0.7:7480".to_string();
+        assert_eq!(
+            target(&b, Some("bkt"), Some("a b/ü+c~d"), "uploads="),
+            (
+                "http://10.0.0.7:7480/bkt/a%20b/%C3%BC%2Bc~d?uploads=".into(),
+                host.clone()
+            )
+        );
+        assert_eq!(
+            target(&b, Some("bkt"), Some(""), ""),
+            ("http://10.0.0.7:7480/bkt/".into(), host.clone())
+        );
+        assert_eq!(
+            target(&b, Some("bkt"), None, "list-type=2"),
+            ("http://10.0.0.7:7480/bkt?list-type=2".into(), host.clone())
+        );
+        assert_eq!(
+            target(&b, None, None, ""),
+            ("http://10.0.0.7:7480/".into(), host)
+        );
+    }
+
+    #[tokio::test]
+    async fn virtual_style_targets() {
+        let b = backend(AddressingStyle::Virtual);
+        assert_eq!(
+            target(&b, Some("bkt"), Some("dir/k%y"), ""),
+            (
+                "http://bkt.10.0.0.7:7480/dir/k%25y".into(),
+                "bkt.10.0.0.7:7480".into()
+            )
+        );
+        assert_eq!(
+            target(&b, Some("bkt"), None, "location="),
+            (
+                "http://bkt.10.0.0.7:7480/?location=".into(),
+                "bkt.10.0.0.7:7480".into()
+            )
+        );
+        assert_eq!(
+            target(&b, None, None, ""),
+            ("http://10.0.0.7:7480/".into(), "10.0.0.7:7480".into())
+        );
     }
 }

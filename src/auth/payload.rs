@@ -165,7 +165,8 @@ impl BodySpec {
             // Some SDKs send unsigned aws-chunked bodies labelled UNSIGNED-PAYLOAD;
             // storing their framing as object data would corrupt the object.
             PayloadMode::Unsigned
-                if aws_chunked_encoding && headers.contains_key("x-amz-decoded-content-length") =>
+                if aws_chunked_encoding
+                    && headers.contains_key(crate::s3::headers::X_AMZ_DECODED_CONTENT_LENGTH) =>
             {
                 Framing::AwsChunked {
                     signed: false,
@@ -179,7 +180,7 @@ impl BodySpec {
             _ => None,
         };
 
-        let content_md5 = match headers.get("content-md5") {
+        let content_md5 = match headers.get(crate::s3::headers::CONTENT_MD5) {
             None => None,
             Some(v) => {
                 let raw = v
@@ -195,7 +196,7 @@ impl BodySpec {
         };
 
         let trailer_names: Vec<String> = headers
-            .get_all("x-amz-trailer")
+            .get_all(crate::s3::headers::X_AMZ_TRAILER)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))

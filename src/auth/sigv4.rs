@@ -65,10 +65,19 @@ impl<'a> Credential<'a> {
 
     /// `YYYYMMDD/REGION/SERVICE/aws4_request`.
     pub fn scope(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.date, self.region, self.service, self.terminal
-        )
+        let mut out = String::with_capacity(
+            self.date.len() + self.region.len() + self.service.len() + self.terminal.len() + 3,
+        );
+        for (i, part) in [self.date, self.region, self.service, self.terminal]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(part);
+        }
+        out
     }
 }
 
@@ -306,7 +315,7 @@ fn details(
 
 /// The request instant and its `YYYYMMDDTHHMMSSZ` form, from `x-amz-date` or `Date`.
 fn request_timestamp(parts: &Parts) -> Result<(SystemTime, String), AuthError> {
-    if let Some(v) = parts.headers.get("x-amz-date") {
+    if let Some(v) = parts.headers.get(crate::s3::headers::X_AMZ_DATE) {
         let s = v.to_str().map_err(|_| AuthError::MissingDate)?;
         let t = date::parse_amz_date(s).ok_or(AuthError::MissingDate)?;
         return Ok((t, s.to_string()));

@@ -69,7 +69,7 @@ pub fn parse_metadata(text: &str) -> Result<ObjectMeta, ToolError> {
             continue;
         };
         let name = name.trim();
-        if name.eq_ignore_ascii_case(X_AMZ_META_ENVELOPE) {
+        if name.eq_ignore_ascii_case(X_AMZ_META_ENVELOPE.as_str()) {
             envelope = Some(value.trim().to_string());
         } else if name.eq_ignore_ascii_case("etag") {
             etag = Some(value.trim().to_string());

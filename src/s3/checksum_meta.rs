@@ -16,7 +16,8 @@ use http::{HeaderMap, HeaderValue};
 use crate::auth::checksum::ChecksumAlgorithm;
 
 /// The reserved metadata name (under `RESERVED_META_PREFIX`, so hidden and refused).
-pub const X_AMZ_META_CHECKSUM: &str = "x-amz-meta-sealgate-checksum";
+pub const X_AMZ_META_CHECKSUM: http::HeaderName =
+    http::HeaderName::from_static("x-amz-meta-sealgate-checksum");
 
 /// A verified plaintext checksum of a whole object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,11 +44,19 @@ impl Target {
 
     /// `/bucket/key` for error resources and logs.
     pub fn resource(&self) -> String {
-        match (&self.bucket, &self.key) {
-            (Some(b), Some(k)) => format!("/{b}/{k}"),
-            (Some(b), None) => format!("/{b}"),
-            _ => "/".into(),
+        let mut out = String::with_capacity(
+            2 + self.bucket.as_ref().map_or(0, String::len)
+                + self.key.as_ref().map_or(0, String::len),
+        );
+        out.push('/');
+        if let Some(b) = &self.bucket {
+            out.push_str(b);
+            if let Some(k) = &self.key {
+                out.push('/');
+                out.push_str(k);
+            }
         }
+        out
     }
 }
 
@@ -203,7 +211,9 @@ pub fn classify(method: &Method, t: &Target, headers: &HeaderMap) -> Operation {
             Method::DELETE => DeleteBucketSubresource,
             Method::POST if has("delete") => DeleteObjects,
             // Object Lambda's answer path: `POST /WriteGetObjectResponse` with a route.
-            Method::POST if headers.contains_key("x-amz-request-route") => WriteGetObjectResponse,
+            Method::POST if headers.contains_key(crate::s3::headers::X_AMZ_REQUEST_ROUTE) => {
+                WriteGetObjectResponse
+            }
             Method::POST if t.query.is_empty() => PostObject,
             _ => Unknown,
         };
@@ -216,14 +226,14 @@ pub fn classify(method: &Method, t: &Target, headers: &HeaderMap) -> Operation {
         Method::GET => GetObject,
         Method::HEAD => HeadObject,
         Method::PUT if has("partNumber") && has("uploadId") => {
-            if headers.contains_key("x-amz-copy-source") {
+            if headers.contains_key(crate::s3::headers::X_AMZ_COPY_SOURCE) {
                 UploadPartCopy
             } else {
                 UploadPart
             }
         }
         Method::PUT if sub => PutObjectSubresource,
-        Method::PUT if headers.contains_key("x-amz-copy-source") => CopyObject,
+        Method::PUT if headers.contains_key(crate::s3::headers::X_AMZ_COPY_SOURCE) => CopyObject,
         Method::PUT => PutObject,
         Method::POST if has("uploads") => CreateMultipartUpload,
         Method::POST if has("uploadId") => CompleteMultipartUpload,

@@ -210,7 +210,7 @@ fn is_xml_request<B>(req: &http::Request<B>) -> bool {
 /// The body length the client announced (the decoded length for aws-chunked).
 fn declared_length<B>(req: &http::Request<B>) -> Option<u64> {
     let h = req.headers();
-    h.get("x-amz-decoded-content-length")
+    h.get(crate::s3::headers::X_AMZ_DECODED_CONTENT_LENGTH)
         .or_else(|| h.get(http::header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())

@@ -147,14 +147,29 @@ impl BackendSigner {
             payload_hash: UNSIGNED_PAYLOAD,
         }
         .to_bytes();
-        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let mut scope = String::with_capacity(date.len() + self.region.len() + 20);
+        for piece in [date.as_str(), "/", &self.region, "/s3/aws4_request"] {
+            scope.push_str(piece);
+        }
         let to_sign = string_to_sign(&timestamp, &scope, &request);
         let signature = hex::encode(self.key_for(&date).sign(to_sign.as_bytes()));
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            self.access_key
+        let mut authorization = String::with_capacity(
+            80 + self.access_key.len() + scope.len() + signed_headers.len() + signature.len(),
         );
-        let value = HeaderValue::from_str(&authorization).map_err(|e| SignError(e.to_string()))?;
+        for piece in [
+            "AWS4-HMAC-SHA256 Credential=",
+            &self.access_key,
+            "/",
+            &scope,
+            ", SignedHeaders=",
+            &signed_headers,
+            ", Signature=",
+            &signature,
+        ] {
+            authorization.push_str(piece);
+        }
+        let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
+            .map_err(|e| SignError(e.to_string()))?;
         req.headers_mut().insert(http::header::AUTHORIZATION, value);
         Ok(())
     }
@@ -250,7 +265,12 @@ pub fn canonical_path(raw_path: &str) -> String {
 
 /// Encodes an object key for a path (keeps `/`).
 pub fn encode_key(key: &str) -> String {
-    utf8_percent_encode(key, SIGV4_PATH_ENCODE).to_string()
+    encode_key_parts(key).collect()
+}
+
+/// [`encode_key`] as pieces, to append to a buffer without formatting.
+pub fn encode_key_parts(key: &str) -> impl Iterator<Item = &str> {
+    utf8_percent_encode(key, SIGV4_PATH_ENCODE)
 }
 
 /// Re-encodes raw query pairs canonically; a parameter sent without `=` stays without it.

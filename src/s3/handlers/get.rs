@@ -366,7 +366,7 @@ async fn fetch_query(
     copy_forwardable(&parts.headers, headers);
     headers.insert(header::HOST, host);
     headers.remove(header::RANGE);
-    headers.remove("x-amz-checksum-mode");
+    headers.remove(crate::s3::headers::X_AMZ_CHECKSUM_MODE);
     if let Some(r) = range {
         headers.insert(header::RANGE, HeaderValue::from_str(&r).map_err(internal)?);
     } else if keep_part_number && let Some(r) = parts.headers.get(header::RANGE) {

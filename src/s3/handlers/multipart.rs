@@ -205,7 +205,8 @@ pub async fn create(
     let (client_body, outcome) = verified_body(rc, incoming, verified.body);
     let mut req = build_upstream_request(rc, &parts, Some(0), client_body)?;
     strip_for_encrypted_write(req.headers_mut());
-    req.headers_mut().remove("x-amz-checksum-algorithm");
+    req.headers_mut()
+        .remove(crate::s3::headers::X_AMZ_CHECKSUM_ALGORITHM);
     req.headers_mut().insert(
         X_AMZ_META_ENVELOPE,
         HeaderValue::from_str(&keys.envelope.encode()).map_err(internal)?,

@@ -90,7 +90,7 @@ pub async fn send_sealed(
     envelope: &Envelope,
     part_number: u32,
     len: u64,
-    metadata: &[(&'static str, HeaderValue)],
+    metadata: &[(http::HeaderName, HeaderValue)],
 ) -> Result<Response<BoxBody>, S3Error> {
     let segment_size = envelope.segment_size();
     let (plain, outcome) = verified_body(rc, incoming, verified.body);
@@ -99,7 +99,7 @@ pub async fn send_sealed(
     let mut req = build_upstream_request(rc, parts, Some(cipher_len), body::boxed(sealed))?;
     strip_for_encrypted_write(req.headers_mut());
     for (name, value) in metadata {
-        req.headers_mut().insert(*name, value.clone());
+        req.headers_mut().insert(name.clone(), value.clone());
     }
     let resp = send(rc, req, &outcome).await?;
     if resp.status().is_success() && !resp.headers().contains_key(http::header::ETAG) {

@@ -8,8 +8,8 @@ use time::format_description::well_known::Rfc2822;
 
 use crate::rekey::{ObjectRef, SourceObject};
 use crate::s3::error::S3Error;
+use crate::s3::headers::X_AMZ_COPY_SOURCE;
 
-pub const X_AMZ_COPY_SOURCE: &str = "x-amz-copy-source";
 pub const X_AMZ_COPY_SOURCE_RANGE: &str = "x-amz-copy-source-range";
 const IF_MATCH: &str = "x-amz-copy-source-if-match";
 const IF_NONE_MATCH: &str = "x-amz-copy-source-if-none-match";
