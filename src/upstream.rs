@@ -40,7 +40,7 @@ pub enum UpstreamError {
     #[error("backend request could not be built: {0}")]
     Build(String),
     #[error("backend request failed: {0}")]
-    Send(#[source] hyper_util::client::legacy::Error),
+    Send(#[source] client::SendError),
     #[error("backend did not answer within {0:?}")]
     Timeout(Duration),
 }

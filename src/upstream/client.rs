@@ -1,28 +1,94 @@
 //! The pooled keep-alive client towards the backend (HTTP or HTTPS via rustls, with
 //! the system roots plus an optional CA bundle). TCP_NODELAY is set: without it small
 //! requests stall on Nagle's algorithm and delayed ACKs.
+//!
+//! A small HTTP/1.1 pool on hyper's connection API. Each connection is driven by its
+//! own task and sits in its host's list the whole time, busy or idle; a checkout takes
+//! one that is ready for its next request (the previous answer's body fully read) and
+//! puts it back as soon as the request is queued on it. hyper-util's legacy client,
+//! used before, handed a connection back only once ready, which cost a spawned task per
+//! answer with a body, plus its pool bookkeeping, on every request (~4-5 % of the
+//! proxy's CPU on 4 KiB requests).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower_service::Service;
 
 use crate::s3::error::BoxError;
 
 /// Request bodies sent upstream.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
     #[error("backend.ca_bundle: {0}")]
     CaBundle(String),
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the request URI names no scheme or host")]
+    NoHost,
+    #[error("connect: {0}")]
+    Connect(#[source] BoxError),
+    #[error("HTTP/1.1 handshake: {0}")]
+    Handshake(#[source] hyper::Error),
+    #[error(transparent)]
+    Http(hyper::Error),
+}
+
+impl SendError {
+    /// No connection could be made (as opposed to one failing under the request).
+    pub fn is_connect(&self) -> bool {
+        matches!(self, SendError::Connect(_) | SendError::Handshake(_))
+    }
+}
+
+/// The backend client; clones share one pool.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Pool>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("max_idle_per_host", &self.inner.max_idle_per_host)
+            .finish_non_exhaustive()
+    }
+}
+
+type PoolKey = (Scheme, Authority);
+
+struct Pool {
+    connector: HttpsConnector<HttpConnector>,
+    hosts: Mutex<HashMap<PoolKey, Vec<Pooled>>>,
+    max_idle_per_host: usize,
+    idle_timeout: Duration,
+}
+
+struct Pooled {
+    sender: SendRequest<UpstreamBody>,
+    last_used: Instant,
+}
+
+impl Pooled {
+    /// Ready for a request: the connection is open and waits for its next one.
+    fn is_idle(&self) -> bool {
+        self.sender.is_ready()
+    }
 }
 
 /// Builds the backend client.
@@ -37,16 +103,142 @@ pub fn build_client(
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(max_idle_per_host)
-        .build(https))
+    Ok(HttpClient {
+        inner: Arc::new(Pool {
+            connector,
+            hosts: Mutex::new(HashMap::new()),
+            max_idle_per_host,
+            idle_timeout: IDLE_TIMEOUT,
+        }),
+    })
+}
+
+/// How long an idle connection is kept (backends close theirs after a while too).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl HttpClient {
+    /// Sends `req` (absolute URI) on a pooled connection to its host, or a new one.
+    /// A request that never left because its pooled connection had just closed is sent
+    /// again on another, as the connection's closing is no answer.
+    pub async fn request(
+        &self,
+        mut req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let key = pool_key(req.uri()).ok_or(SendError::NoHost)?;
+        if !req.headers().contains_key(http::header::HOST) {
+            let host = HeaderValue::from_str(key.1.as_str()).map_err(|_| SendError::NoHost)?;
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+        let origin_form = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(origin_form);
+        loop {
+            let (mut conn, reused) = match self.inner.checkout(&key) {
+                Some(conn) => (conn, true),
+                None => (self.inner.connect(&key).await?, false),
+            };
+            let answer = conn.sender.try_send_request(req);
+            self.inner.put_back(&key, conn);
+            match answer.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(SendError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// An idle connection to `key`, most recently used first; closed connections and
+    /// idle ones past the idle timeout are dropped on the way.
+    fn checkout(&self, key: &PoolKey) -> Option<Pooled> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = hosts.get_mut(key)?;
+        let now = Instant::now();
+        let stale = |c: &Pooled| {
+            c.sender.is_closed()
+                || (c.is_idle() && now.duration_since(c.last_used) > self.idle_timeout)
+        };
+        list.retain(|c| !stale(c));
+        trim_idle(list, self.max_idle_per_host);
+        let i = list.iter().rposition(Pooled::is_idle)?;
+        Some(list.swap_remove(i))
+    }
+
+    /// Keeps `conn` (now carrying a request) for later, within the idle bound.
+    fn put_back(&self, key: &PoolKey, mut conn: Pooled) {
+        if self.max_idle_per_host == 0 {
+            // No pool: the connection closes once its answer is read.
+            return;
+        }
+        conn.last_used = Instant::now();
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = hosts.entry(key.clone()).or_default();
+        list.push(conn);
+        trim_idle(list, self.max_idle_per_host);
+    }
+
+    /// A new connection to `key`, driven by its own task.
+    async fn connect(&self, key: &PoolKey) -> Result<Pooled, SendError> {
+        let uri = Uri::builder()
+            .scheme(key.0.clone())
+            .authority(key.1.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| SendError::NoHost)?;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(SendError::Connect)?;
+        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(SendError::Handshake)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "backend connection ended with an error");
+            }
+        });
+        Ok(Pooled {
+            sender,
+            last_used: Instant::now(),
+        })
+    }
+}
+
+/// Closes the least recently used idle connections beyond `max`. Connections become
+/// idle without telling the pool, so this runs on every checkout and put-back: between
+/// two requests a host may have one more idle connection than `max`.
+fn trim_idle(list: &mut Vec<Pooled>, max: usize) {
+    if list.len() <= max {
+        return;
+    }
+    let mut idle: Vec<usize> = (0..list.len()).filter(|&i| list[i].is_idle()).collect();
+    if idle.len() <= max {
+        return;
+    }
+    idle.sort_by_key(|&i| list[i].last_used);
+    let mut surplus = idle[..idle.len() - max].to_vec();
+    // Highest index first, so each swap_remove leaves the others' indices valid.
+    surplus.sort_unstable_by(|a, b| b.cmp(a));
+    for i in surplus {
+        list.swap_remove(i);
+    }
+}
+
+fn pool_key(uri: &Uri) -> Option<PoolKey> {
+    Some((uri.scheme()?.clone(), uri.authority()?.clone()))
 }
 
 /// rustls client config: system roots plus the configured bundle.
@@ -81,4 +273,150 @@ pub fn tls_client_config(
     Ok(rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    /// A backend answering every request with its path; counts the connections it
+    /// accepted. With `close_after_answer`, it ends each connection after one answer
+    /// (`Connection: close`).
+    async fn backend(close_after_answer: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: Request<Incoming>| async move {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        let path = req.uri().path().to_string();
+                        Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(path))))
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(!close_after_answer)
+                        .serve_connection(TokioIo::new(socket), svc);
+                    let _ = conn.await;
+                });
+            }
+        });
+        (format!("http://{addr}"), accepted)
+    }
+
+    fn client(max_idle: usize) -> HttpClient {
+        build_client(None, Duration::from_secs(5), max_idle).unwrap()
+    }
+
+    async fn get(client: &HttpClient, url: &str) -> Result<String, SendError> {
+        let req = Request::get(url)
+            .body(UnsyncBoxBody::new(Empty::new().map_err(|e| match e {})))
+            .unwrap();
+        let resp = client.request(req).await?;
+        let body = resp.into_body().collect().await.map_err(SendError::Http)?;
+        Ok(String::from_utf8(body.to_bytes().to_vec()).unwrap())
+    }
+
+    fn idle_connections(client: &HttpClient) -> usize {
+        let hosts = client.inner.hosts.lock().unwrap();
+        hosts.values().flatten().filter(|c| c.is_idle()).count()
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_share_one_connection() {
+        let (url, accepted) = backend(false).await;
+        let c = client(8);
+        for i in 0..10 {
+            assert_eq!(
+                get(&c, &format!("{url}/k{i}?x=1")).await.unwrap(),
+                format!("/k{i}")
+            );
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_open_no_more_connections_than_in_flight() {
+        let (url, accepted) = backend(false).await;
+        let c = client(64);
+        for _round in 0..3 {
+            let mut tasks = Vec::new();
+            for i in 0..8 {
+                let (c, url) = (c.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    get(&c, &format!("{url}/p{i}")).await
+                }));
+            }
+            for (i, t) in tasks.into_iter().enumerate() {
+                assert_eq!(t.await.unwrap().unwrap(), format!("/p{i}"));
+            }
+        }
+        let n = accepted.load(Ordering::SeqCst);
+        assert!((1..=8).contains(&n), "{n} connections for 8 in flight");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_stay_within_the_bound() {
+        let (url, _) = backend(false).await;
+        let c = client(2);
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (c, url) = (c.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                get(&c, &format!("{url}/b{i}")).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        // The next checkout closes the surplus; the connection it takes is idle again
+        // once its answer is read.
+        get(&c, &format!("{url}/last")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(idle_connections(&c) <= 2, "{}", idle_connections(&c));
+    }
+
+    #[tokio::test]
+    async fn connections_the_backend_closed_are_not_used_again() {
+        let (url, accepted) = backend(true).await;
+        let c = client(8);
+        for i in 0..5 {
+            assert_eq!(
+                get(&c, &format!("{url}/c{i}")).await.unwrap(),
+                format!("/c{i}")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = get(&client(8), &format!("http://{addr}/x"))
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn no_pool_means_a_connection_per_request() {
+        let (url, accepted) = backend(false).await;
+        let c = client(0);
+        for i in 0..3 {
+            get(&c, &format!("{url}/n{i}")).await.unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(idle_connections(&c), 0);
+    }
 }
