@@ -33,6 +33,8 @@ pub const X_AMZ_META_ENVELOPE: HeaderName = HeaderName::from_static("x-amz-meta-
 pub const RESERVED_META_PREFIX: &str = "x-amz-meta-sealgate-";
 
 pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+pub const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 pub const X_AMZ_DECODED_CONTENT_LENGTH: HeaderName =
     HeaderName::from_static("x-amz-decoded-content-length");
 pub const X_AMZ_TRAILER: HeaderName = HeaderName::from_static("x-amz-trailer");

@@ -23,6 +23,7 @@ use tokio::time::Sleep;
 
 use crate::config::Config;
 use crate::s3::error::S3Error;
+use crate::s3::headers;
 
 /// The checks made on every request head before the service sees it.
 pub struct RequestGate {
@@ -112,10 +113,10 @@ impl RequestGate {
 /// As `HeaderName`s, so the per-request check does not parse five names each time.
 const SINGLE_HEADERS: [http::HeaderName; 5] = [
     http::header::AUTHORIZATION,
-    http::HeaderName::from_static("x-amz-date"),
-    http::HeaderName::from_static("x-amz-content-sha256"),
-    http::HeaderName::from_static("x-amz-security-token"),
-    http::HeaderName::from_static("x-amz-decoded-content-length"),
+    headers::X_AMZ_DATE,
+    headers::X_AMZ_CONTENT_SHA256,
+    headers::X_AMZ_SECURITY_TOKEN,
+    headers::X_AMZ_DECODED_CONTENT_LENGTH,
 ];
 
 /// The methods of S3: others are refused before authentication, as S3 does. Methods
@@ -210,7 +211,7 @@ fn is_xml_request<B>(req: &http::Request<B>) -> bool {
 /// The body length the client announced (the decoded length for aws-chunked).
 fn declared_length<B>(req: &http::Request<B>) -> Option<u64> {
     let h = req.headers();
-    h.get(crate::s3::headers::X_AMZ_DECODED_CONTENT_LENGTH)
+    h.get(headers::X_AMZ_DECODED_CONTENT_LENGTH)
         .or_else(|| h.get(http::header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())

@@ -175,7 +175,7 @@ impl Pool {
         Some(list.swap_remove(i))
     }
 
-    /// Keeps `conn` (now carrying a request) for later, within the idle bound.
+    /// Keeps `conn` (now carrying a request) for later; `checkout` enforces the idle bound.
     fn put_back(&self, key: &PoolKey, mut conn: Pooled) {
         if self.max_idle_per_host == 0 {
             // No pool: the connection closes once its answer is read.
@@ -183,9 +183,12 @@ impl Pool {
         }
         conn.last_used = Instant::now();
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = hosts.entry(key.clone()).or_default();
-        list.push(conn);
-        trim_idle(list, self.max_idle_per_host);
+        match hosts.get_mut(key) {
+            Some(list) => list.push(conn),
+            None => {
+                hosts.insert(key.clone(), vec![conn]);
+            }
+        }
     }
 
     /// A new connection to `key`, driven by its own task.
@@ -218,8 +221,8 @@ impl Pool {
 }
 
 /// Closes the least recently used idle connections beyond `max`. Connections become
-/// idle without telling the pool, so this runs on every checkout and put-back: between
-/// two requests a host may have one more idle connection than `max`.
+/// idle without telling the pool, so this runs on every checkout (a put-back adds a busy
+/// one): between two requests a host may have more idle connections than `max`.
 fn trim_idle(list: &mut Vec<Pooled>, max: usize) {
     if list.len() <= max {
         return;

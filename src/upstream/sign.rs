@@ -10,13 +10,14 @@ use std::time::SystemTime;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use zeroize::Zeroizing;
 
 use crate::auth::canonical;
 use crate::auth::date::format_amz_date;
-use crate::auth::signing::{SigningKey, string_to_sign};
+use crate::auth::signing::{ALGORITHM, SigningKey, string_to_sign};
+use crate::s3::headers::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE};
 
 /// Everything but the unreserved characters of RFC 3986, as SigV4 requires.
 pub const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -102,9 +103,9 @@ impl BackendSigner {
         let headers = req.headers_mut();
         headers.remove(http::header::AUTHORIZATION);
         let stamp = HeaderValue::from_str(&timestamp).map_err(|e| SignError(e.to_string()))?;
-        headers.insert(HeaderName::from_static("x-amz-date"), stamp);
+        headers.insert(X_AMZ_DATE, stamp);
         headers.insert(
-            HeaderName::from_static("x-amz-content-sha256"),
+            X_AMZ_CONTENT_SHA256,
             HeaderValue::from_static(UNSIGNED_PAYLOAD),
         );
         // One pass over the headers, sorted by name; the sort is stable, so a repeated
@@ -157,7 +158,8 @@ impl BackendSigner {
             80 + self.access_key.len() + scope.len() + signed_headers.len() + signature.len(),
         );
         for piece in [
-            "AWS4-HMAC-SHA256 Credential=",
+            ALGORITHM,
+            " Credential=",
             &self.access_key,
             "/",
             &scope,
@@ -344,7 +346,7 @@ mod tests {
             ],
         );
         strip_signature(req.headers_mut());
-        let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+        let names: Vec<&str> = req.headers().keys().map(http::HeaderName::as_str).collect();
         assert_eq!(names, ["host", "x-amz-meta-note"]);
     }
 
