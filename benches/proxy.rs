@@ -1,6 +1,6 @@
 //! Micro benchmarks of the proxy's per-request and per-byte work outside AES-GCM
 //! (which `benches/crypto.rs` covers): SigV4 verification of one request (header and
-//! presigned), aws-chunked decoding with and without chunk signatures, every flexible
+//! presigned), a bucket-key cache hit, aws-chunked decoding with and without chunk signatures, every flexible
 //! checksum (plus MD5 and the aws-lc-rs digests as a reference for the RustCrypto
 //! ones), and the ListObjects size rewrite in keys per second.
 //!
@@ -8,6 +8,7 @@
 //! what they mean: docs/PERFORMANCE.md.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -25,9 +26,12 @@ use sealgate::auth::signing::{ChunkSigner, SigningKey, chunk_string_to_sign};
 use sealgate::auth::{
     ChecksumAlgorithm, Checksummer, CredentialStore, DEFAULT_MAX_SKEW, VerifyContext, verify,
 };
+use sealgate::cache::{BucketKeyCache, CacheConfig, CacheMetrics};
 use sealgate::crypto::{object_ciphertext_len, object_plaintext_len};
+use sealgate::kms::local::LocalKms;
 use sealgate::s3::handlers::get::parts_from_etag;
 use sealgate::s3::xml;
+use zeroize::Zeroizing;
 
 const AK: &str = "benchaccesskey";
 const SK: &str = "benchsecretkey0000000000000000000000000";
@@ -379,9 +383,47 @@ fn list_rewrite(c: &mut Criterion) {
     g.finish();
 }
 
+/// A hit in the bucket-key cache, as every encrypted PUT (write side) and GET (read
+/// side) makes once its bucket key is cached: the price of the S3 Bucket Key model per
+/// request once KMS is out of the picture.
+fn bucket_key_cache(c: &mut Criterion) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        panic!("runtime")
+    };
+    let kms = Arc::new(LocalKms::from_master_key(Zeroizing::new([7u8; 32])));
+    let Ok(metrics) = CacheMetrics::register(&prometheus::Registry::new()) else {
+        panic!("metrics")
+    };
+    let config = CacheConfig {
+        ttl: Duration::from_secs(3600),
+        max_entries: 1024,
+    };
+    let cache = BucketKeyCache::new(kms, config, metrics);
+    let kms_key_id = "sealgate-local-master";
+    let Ok(written) = rt.block_on(cache.key_for_write("bench-bucket", kms_key_id)) else {
+        panic!("key_for_write")
+    };
+    let blob = written.ciphertext_blob.clone();
+    let mut g = c.benchmark_group("bucket-key-cache");
+    g.bench_function("write hit", |b| {
+        b.iter(|| {
+            rt.block_on(cache.key_for_write(black_box("bench-bucket"), kms_key_id))
+                .is_ok()
+        })
+    });
+    g.bench_function("read hit", |b| {
+        b.iter(|| {
+            rt.block_on(cache.key_for_read(black_box("bench-bucket"), kms_key_id, &blob))
+                .is_ok()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     sigv4,
+    bucket_key_cache,
     backend_sign,
     chunked,
     checksums,

@@ -17,6 +17,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::s3::headers;
 use http::request::Parts;
 
 pub mod body;
@@ -160,7 +161,7 @@ pub fn verify_or_anonymous(
 fn anonymous(parts: &Parts) -> Result<Verified, AuthError> {
     let mode = match parts
         .headers
-        .get("x-amz-content-sha256")
+        .get(headers::X_AMZ_CONTENT_SHA256)
         .map(|v| v.to_str().map_err(|_| AuthError::InvalidContentSha256))
         .transpose()?
     {
@@ -178,15 +179,15 @@ fn anonymous(parts: &Parts) -> Result<Verified, AuthError> {
 }
 
 /// Headers that belong to the client's signature and never go upstream.
-const CLIENT_AUTH_HEADERS: [&str; 7] = [
-    "authorization",
-    "x-amz-content-sha256",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-decoded-content-length",
-    "x-amz-trailer",
+const CLIENT_AUTH_HEADERS: [http::HeaderName; 7] = [
+    http::header::AUTHORIZATION,
+    headers::X_AMZ_CONTENT_SHA256,
+    headers::X_AMZ_DATE,
+    headers::X_AMZ_SECURITY_TOKEN,
+    headers::X_AMZ_DECODED_CONTENT_LENGTH,
+    headers::X_AMZ_TRAILER,
     // Only present with aws-chunked; its meaning ends with the decoding here.
-    "x-amz-trailer-signature",
+    headers::X_AMZ_TRAILER_SIGNATURE,
 ];
 
 /// Removes everything that belongs to the client's signature so the request can be
@@ -198,7 +199,7 @@ const CLIENT_AUTH_HEADERS: [&str; 7] = [
 /// Content-Encoding (drop the header when nothing is left); and for aws-chunked bodies
 /// sets Content-Length to the decoded length.
 pub fn strip_client_auth(parts: &mut Parts, verified: &Verified) {
-    for name in CLIENT_AUTH_HEADERS {
+    for name in &CLIENT_AUTH_HEADERS {
         parts.headers.remove(name);
     }
     strip_aws_chunked_encoding(&mut parts.headers);

@@ -19,6 +19,7 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html>
 
 mod clock;
+mod front;
 mod metrics;
 
 use std::fmt;
@@ -28,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
 use moka::ops::compute::Op;
+
+use front::Front;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -126,6 +129,9 @@ pub struct BucketKeyCache {
     kms: Arc<dyn Kms>,
     write: Cache<WriteKey, Arc<BucketKey>>,
     read: Cache<ReadKey, Arc<BucketKey>>,
+    /// Hits are served from these; see `front.rs`.
+    write_front: Front<WriteKey>,
+    read_front: Front<ReadKey>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
     metrics: CacheMetrics,
@@ -154,10 +160,14 @@ impl BucketKeyCache {
         clock: Arc<dyn Clock>,
     ) -> Self {
         kms.attach_retry_counter(metrics.kms_retries().clone());
+        let front_capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
+        let now = clock.now();
         BucketKeyCache {
             kms,
             write: build_cache(&config, &metrics),
             read: build_cache(&config, &metrics),
+            write_front: Front::new(front_capacity, now),
+            read_front: Front::new(front_capacity, now),
             ttl: config.ttl,
             clock,
             metrics,
@@ -186,20 +196,26 @@ impl BucketKeyCache {
             kms_key_id: kms_key_id.to_owned(),
         };
         let (key, called_kms) = self
-            .lookup(&self.write, cache_key, Side::Write, || async {
-                let context = EncryptionContext::for_bucket(bucket);
-                let generated = self
-                    .timed(
-                        KmsOp::GenerateDataKey,
-                        self.kms.generate_data_key(kms_key_id, &context),
-                    )
-                    .await?;
-                Ok(self.bucket_key(
-                    generated.plaintext,
-                    generated.ciphertext_blob,
-                    generated.key_id,
-                ))
-            })
+            .lookup(
+                &self.write,
+                &self.write_front,
+                cache_key,
+                Side::Write,
+                || async {
+                    let context = EncryptionContext::for_bucket(bucket);
+                    let generated = self
+                        .timed(
+                            KmsOp::GenerateDataKey,
+                            self.kms.generate_data_key(kms_key_id, &context),
+                        )
+                        .await?;
+                    Ok(self.bucket_key(
+                        generated.plaintext,
+                        generated.ciphertext_blob,
+                        generated.key_id,
+                    ))
+                },
+            )
             .await?;
         if called_kms {
             self.share_with_read_side(bucket, kms_key_id, &key).await;
@@ -223,13 +239,19 @@ impl BucketKeyCache {
             blob: blob.to_vec(),
         };
         let (key, called_kms) = self
-            .lookup(&self.read, cache_key, Side::Read, || async {
-                let context = EncryptionContext::for_bucket(bucket);
-                let plaintext = self
-                    .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
-                    .await?;
-                Ok(self.bucket_key(plaintext, blob.to_vec(), kms_key_id.to_owned()))
-            })
+            .lookup(
+                &self.read,
+                &self.read_front,
+                cache_key,
+                Side::Read,
+                || async {
+                    let context = EncryptionContext::for_bucket(bucket);
+                    let plaintext = self
+                        .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
+                        .await?;
+                    Ok(self.bucket_key(plaintext, blob.to_vec(), kms_key_id.to_owned()))
+                },
+            )
             .await?;
         self.metrics
             .record_object_key_op(KeyPath::BucketKey, KeyOp::Decrypt, called_kms);
@@ -322,6 +344,7 @@ impl BucketKeyCache {
     async fn lookup<K, F, Fut>(
         &self,
         cache: &Cache<K, Arc<BucketKey>>,
+        front: &Front<K>,
         cache_key: K,
         side: Side,
         fetch: F,
@@ -331,6 +354,14 @@ impl BucketKeyCache {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Arc<BucketKey>, KmsError>>,
     {
+        let now = self.clock.now();
+        if front.sweep_if_due(now) {
+            cache.run_pending_tasks().await;
+        }
+        if let Some(found) = front.get(&cache_key, now) {
+            self.metrics.record_lookup(side, false);
+            return Ok((found, false));
+        }
         // Two rounds: the first may find a stale entry, the second fetches afresh.
         for _ in 0..2 {
             let mut called_kms = false;
@@ -349,7 +380,9 @@ impl BucketKeyCache {
                     return Err(KmsError::clone(&shared));
                 }
             };
-            if called_kms || self.clock.now() < found.expires_at {
+            let now = self.clock.now();
+            if called_kms || now < found.expires_at {
+                front.insert(cache_key, Arc::clone(&found), now);
                 self.metrics.record_lookup(side, called_kms);
                 if called_kms {
                     // Misses are rare; settling moka's counts here keeps the gauge exact.
@@ -368,6 +401,7 @@ impl BucketKeyCache {
                     std::future::ready(op)
                 })
                 .await;
+            front.remove_dead(&cache_key, now);
         }
         // Only reachable if every fresh entry is already stale (a zero TTL): fail closed.
         Err(KmsError::Internal("bucket key expired on arrival".into()))

@@ -8,6 +8,7 @@
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use http::HeaderName;
 
 /// A flexible checksum algorithm S3 accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +37,22 @@ impl ChecksumAlgorithm {
             ChecksumAlgorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
             ChecksumAlgorithm::Sha1 => "x-amz-checksum-sha1",
             ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// [`Self::header_name`] as a `HeaderName`, for map lookups that skip parsing it.
+    pub fn header(self) -> HeaderName {
+        const CRC32: HeaderName = HeaderName::from_static("x-amz-checksum-crc32");
+        const CRC32C: HeaderName = HeaderName::from_static("x-amz-checksum-crc32c");
+        const CRC64NVME: HeaderName = HeaderName::from_static("x-amz-checksum-crc64nvme");
+        const SHA1: HeaderName = HeaderName::from_static("x-amz-checksum-sha1");
+        const SHA256: HeaderName = HeaderName::from_static("x-amz-checksum-sha256");
+        match self {
+            ChecksumAlgorithm::Crc32 => CRC32,
+            ChecksumAlgorithm::Crc32c => CRC32C,
+            ChecksumAlgorithm::Crc64Nvme => CRC64NVME,
+            ChecksumAlgorithm::Sha1 => SHA1,
+            ChecksumAlgorithm::Sha256 => SHA256,
         }
     }
 

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::checksum::ChecksumAlgorithm;
 use super::error::AuthError;
@@ -145,10 +145,11 @@ impl BodySpec {
         mode: PayloadMode,
         chunk_signer: Option<ChunkSigner>,
     ) -> Result<BodySpec, AuthError> {
-        let aws_chunked_encoding = header_str(headers, "content-encoding").is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
-        });
+        let aws_chunked_encoding =
+            header_str(headers, http::header::CONTENT_ENCODING).is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
+            });
         let framing = match mode {
             PayloadMode::StreamingSigned => Framing::AwsChunked {
                 signed: true,
@@ -212,7 +213,7 @@ impl BodySpec {
 
         let mut checksums: Vec<(ChecksumAlgorithm, ChecksumSource)> = Vec::new();
         for alg in ChecksumAlgorithm::ALL {
-            for v in headers.get_all(alg.header_name()) {
+            for v in headers.get_all(alg.header()) {
                 let raw = v
                     .to_str()
                     .ok()
@@ -239,7 +240,9 @@ impl BodySpec {
         }
         let mut checksum = checksums.pop();
         let mut trailer_names = trailer_names;
-        if let Some(announced) = header_str(headers, "x-amz-sdk-checksum-algorithm") {
+        if let Some(announced) =
+            header_str(headers, crate::s3::headers::X_AMZ_SDK_CHECKSUM_ALGORITHM)
+        {
             let alg = ChecksumAlgorithm::from_name(announced).ok_or(AuthError::ChecksumRequest(
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",
             ))?;
@@ -260,10 +263,10 @@ impl BodySpec {
 
         let decoded_length = match framing {
             Framing::AwsChunked { .. } => Some(
-                parse_length(headers, "x-amz-decoded-content-length")?
+                parse_length(headers, crate::s3::headers::X_AMZ_DECODED_CONTENT_LENGTH)?
                     .ok_or(AuthError::MissingDecodedLength)?,
             ),
-            Framing::Plain => parse_length(headers, "content-length")?,
+            Framing::Plain => parse_length(headers, http::header::CONTENT_LENGTH)?,
         };
 
         Ok(BodySpec {
@@ -278,11 +281,11 @@ impl BodySpec {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn parse_length(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, AuthError> {
+fn parse_length(headers: &HeaderMap, name: HeaderName) -> Result<Option<u64>, AuthError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v

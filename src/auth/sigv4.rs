@@ -9,6 +9,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::canonical::{self, CanonicalRequest, QueryPair};
@@ -17,6 +18,7 @@ use super::error::AuthError;
 use super::payload::{BodySpec, PayloadMode};
 use super::signing::{self, ALGORITHM, ChunkSigner, SigningKey};
 use super::{AuthMethod, Verified, VerifyContext};
+use crate::s3::headers::X_AMZ_CONTENT_SHA256;
 
 /// Longest presigned URL lifetime S3 allows: 7 days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
@@ -203,7 +205,7 @@ fn split_signed_headers(list: &str) -> Vec<&str> {
     list.split(';').filter(|h| !h.is_empty()).collect()
 }
 
-fn header_str<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+fn header_str(parts: &Parts, name: HeaderName) -> Option<&str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -215,11 +217,11 @@ pub fn header_details(
     secret: &str,
     payload_hash: Option<&str>,
 ) -> Result<SignatureDetails, AuthError> {
-    let value = header_str(parts, "authorization").ok_or(AuthError::Missing)?;
+    let value = header_str(parts, http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let auth = parse_authorization(value)?;
     let timestamp = request_timestamp(parts)?.1;
     let payload = payload_hash
-        .or_else(|| header_str(parts, "x-amz-content-sha256"))
+        .or_else(|| header_str(parts, X_AMZ_CONTENT_SHA256))
         .unwrap_or(signing::EMPTY_SHA256_HEX);
     let pairs = canonical::parse_query(parts.uri.query().unwrap_or(""));
     let query = canonical::canonical_query(&pairs, |_| true);
@@ -256,7 +258,7 @@ pub fn presigned_details(
     let payload = match payload_hash {
         Some(p) => p,
         None if signed.contains(&"x-amz-content-sha256") => {
-            header_str(parts, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD")
+            header_str(parts, X_AMZ_CONTENT_SHA256).unwrap_or("UNSIGNED-PAYLOAD")
         }
         None => "UNSIGNED-PAYLOAD",
     };
@@ -320,7 +322,7 @@ fn request_timestamp(parts: &Parts) -> Result<(SystemTime, String), AuthError> {
         let t = date::parse_amz_date(s).ok_or(AuthError::MissingDate)?;
         return Ok((t, s.to_string()));
     }
-    let s = header_str(parts, "date").ok_or(AuthError::MissingDate)?;
+    let s = header_str(parts, http::header::DATE).ok_or(AuthError::MissingDate)?;
     let t = date::parse_http_date(s).ok_or(AuthError::MissingDate)?;
     Ok((t, date::format_amz_date(t)))
 }
@@ -412,8 +414,7 @@ pub(crate) fn verify_header(
         AuthError::HeaderMalformed("SignedHeaders must include host."),
     )?;
     require_amz_headers_signed(parts, auth.signed_headers)?;
-    let payload =
-        header_str(parts, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
+    let payload = header_str(parts, X_AMZ_CONTENT_SHA256).ok_or(AuthError::MissingContentSha256)?;
     let mode = PayloadMode::parse(payload)?;
     let key = ctx
         .credentials
@@ -471,7 +472,7 @@ pub(crate) fn verify_presigned(
     )?;
     require_amz_headers_signed(parts, &params.signed_headers)?;
     let signed = split_signed_headers(&params.signed_headers);
-    let claimed = header_str(parts, "x-amz-content-sha256");
+    let claimed = header_str(parts, X_AMZ_CONTENT_SHA256);
     let payload = match claimed {
         Some(v) if signed.contains(&"x-amz-content-sha256") => v,
         _ => "UNSIGNED-PAYLOAD",

@@ -36,6 +36,8 @@ pub enum Side {
 }
 
 impl Side {
+    const ALL: [Side; 2] = [Side::Write, Side::Read];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Write => "write",
@@ -54,6 +56,8 @@ pub enum KeyPath {
 }
 
 impl KeyPath {
+    const ALL: [KeyPath; 2] = [KeyPath::BucketKey, KeyPath::PerObject];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyPath::BucketKey => "bucket_key",
@@ -70,6 +74,8 @@ pub enum KeyOp {
 }
 
 impl KeyOp {
+    const ALL: [KeyOp; 2] = [KeyOp::Encrypt, KeyOp::Decrypt];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyOp::Encrypt => "encrypt",
@@ -101,6 +107,12 @@ pub struct CacheMetrics {
     object_key_operations: IntCounterVec,
     calls_saved: IntCounter,
     kms_retries: IntCounterVec,
+    /// The series every encrypted request updates, resolved once: a label lookup
+    /// hashes the values and takes the vector's lock each time.
+    hits_by_side: [IntCounter; 2],
+    misses_by_side: [IntCounter; 2],
+    /// Indexed `[path][op]`.
+    object_key_ops: [[IntCounter; 2]; 2],
 }
 
 impl CacheMetrics {
@@ -122,7 +134,39 @@ impl CacheMetrics {
     /// - `sealgate_kms_retries_total{op,reason}`: extra attempts a KMS backend made
     ///   inside one call (throttling, 5xx, timeouts), `reason` as the `result` label.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let hits = IntCounterVec::new(
+            Opts::new(
+                "sealgate_bucket_key_cache_hits_total",
+                "Bucket-key lookups served without a KMS call",
+            ),
+            &["side"],
+        )?;
+        let misses = IntCounterVec::new(
+            Opts::new(
+                "sealgate_bucket_key_cache_misses_total",
+                "Bucket-key lookups that called KMS",
+            ),
+            &["side"],
+        )?;
+        let object_key_operations = IntCounterVec::new(
+            Opts::new(
+                "sealgate_object_key_operations_total",
+                "Object data keys made or recovered, by key path",
+            ),
+            &["path", "op"],
+        )?;
+        // Zero series exist from the start, so dashboards show 0 instead of "no data".
+        let by_side = |vec: &IntCounterVec| Side::ALL.map(|s| vec.with_label_values(&[s.as_str()]));
+        let hits_by_side = by_side(&hits);
+        let misses_by_side = by_side(&misses);
+        let object_key_ops = KeyPath::ALL.map(|path| {
+            KeyOp::ALL
+                .map(|op| object_key_operations.with_label_values(&[path.as_str(), op.as_str()]))
+        });
         let m = CacheMetrics {
+            hits_by_side,
+            misses_by_side,
+            object_key_ops,
             kms_requests: IntCounterVec::new(
                 Opts::new(
                     "sealgate_kms_requests_total",
@@ -141,20 +185,8 @@ impl CacheMetrics {
                 ]),
                 &["op"],
             )?,
-            hits: IntCounterVec::new(
-                Opts::new(
-                    "sealgate_bucket_key_cache_hits_total",
-                    "Bucket-key lookups served without a KMS call",
-                ),
-                &["side"],
-            )?,
-            misses: IntCounterVec::new(
-                Opts::new(
-                    "sealgate_bucket_key_cache_misses_total",
-                    "Bucket-key lookups that called KMS",
-                ),
-                &["side"],
-            )?,
+            hits,
+            misses,
             evictions: IntCounter::new(
                 "sealgate_bucket_key_cache_evictions_total",
                 "Bucket keys dropped from the cache for age or capacity",
@@ -166,13 +198,7 @@ impl CacheMetrics {
                 ),
                 &["side"],
             )?,
-            object_key_operations: IntCounterVec::new(
-                Opts::new(
-                    "sealgate_object_key_operations_total",
-                    "Object data keys made or recovered, by key path",
-                ),
-                &["path", "op"],
-            )?,
+            object_key_operations,
             calls_saved: IntCounter::new(
                 "sealgate_kms_calls_saved_total",
                 "Object key operations served from a cached bucket key without a KMS call",
@@ -194,10 +220,7 @@ impl CacheMetrics {
         registry.register(Box::new(m.object_key_operations.clone()))?;
         registry.register(Box::new(m.calls_saved.clone()))?;
         registry.register(Box::new(m.kms_retries.clone()))?;
-        // Zero series exist from the start, so dashboards show 0 instead of "no data".
-        for side in [Side::Write, Side::Read] {
-            m.hits.with_label_values(&[side.as_str()]);
-            m.misses.with_label_values(&[side.as_str()]);
+        for side in Side::ALL {
             m.entries.with_label_values(&[side.as_str()]);
         }
         for op in [KmsOp::GenerateDataKey, KmsOp::Decrypt, KmsOp::DescribeKey] {
@@ -227,19 +250,18 @@ impl CacheMetrics {
     }
 
     pub(super) fn record_lookup(&self, side: Side, called_kms: bool) {
-        if called_kms {
-            self.misses.with_label_values(&[side.as_str()]).inc();
+        let by_side = if called_kms {
+            &self.misses_by_side
         } else {
-            self.hits.with_label_values(&[side.as_str()]).inc();
-        }
+            &self.hits_by_side
+        };
+        by_side[side as usize].inc();
     }
 
     /// Counts one successful object key operation, and a saved KMS call when it was a
     /// bucket-key operation that made no KMS call (definition on [`CacheMetrics`]).
     pub(super) fn record_object_key_op(&self, path: KeyPath, op: KeyOp, called_kms: bool) {
-        self.object_key_operations
-            .with_label_values(&[path.as_str(), op.as_str()])
-            .inc();
+        self.object_key_ops[path as usize][op as usize].inc();
         if path == KeyPath::BucketKey && !called_kms {
             self.calls_saved.inc();
         }
@@ -296,5 +318,37 @@ impl CacheMetrics {
 
     pub fn calls_saved(&self) -> u64 {
         self.calls_saved.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pre-resolved series must be the ones the labels name.
+    #[test]
+    fn each_record_lands_in_the_series_its_labels_name() {
+        let Ok(m) = CacheMetrics::register(&Registry::new()) else {
+            panic!("register")
+        };
+        m.record_lookup(Side::Read, false);
+        m.record_lookup(Side::Read, true);
+        m.record_lookup(Side::Read, true);
+        m.record_lookup(Side::Write, false);
+        assert_eq!((m.hits(Side::Read), m.misses(Side::Read)), (1, 2));
+        assert_eq!((m.hits(Side::Write), m.misses(Side::Write)), (1, 0));
+        let mut n = 0;
+        for path in KeyPath::ALL {
+            for op in KeyOp::ALL {
+                n += 1;
+                for _ in 0..n {
+                    m.record_object_key_op(path, op, true);
+                }
+            }
+        }
+        assert_eq!(m.object_key_operations(KeyPath::BucketKey, KeyOp::Encrypt), 1);
+        assert_eq!(m.object_key_operations(KeyPath::BucketKey, KeyOp::Decrypt), 2);
+        assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Encrypt), 3);
+        assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Decrypt), 4);
     }
 }

@@ -57,7 +57,7 @@ impl StoredChecksum {
         in_trailer: bool,
     ) -> Option<StoredChecksum> {
         let algorithm = algorithm.filter(|_| !in_trailer)?;
-        let value = headers.get(algorithm.header_name())?.to_str().ok()?.trim();
+        let value = headers.get(algorithm.header())?.to_str().ok()?.trim();
         algorithm.decode_value(value)?;
         Some(StoredChecksum {
             algorithm,
@@ -68,7 +68,7 @@ impl StoredChecksum {
     /// Adds `x-amz-checksum-ALGO` and `x-amz-checksum-type: FULL_OBJECT` to a response.
     pub fn add_to(&self, headers: &mut HeaderMap) {
         if let Ok(v) = HeaderValue::from_str(&self.value) {
-            headers.insert(self.algorithm.header_name(), v);
+            headers.insert(self.algorithm.header(), v);
             headers.insert(
                 "x-amz-checksum-type",
                 HeaderValue::from_static("FULL_OBJECT"),

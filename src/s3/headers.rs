@@ -38,6 +38,7 @@ pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-secu
 pub const X_AMZ_DECODED_CONTENT_LENGTH: HeaderName =
     HeaderName::from_static("x-amz-decoded-content-length");
 pub const X_AMZ_TRAILER: HeaderName = HeaderName::from_static("x-amz-trailer");
+pub const X_AMZ_TRAILER_SIGNATURE: HeaderName = HeaderName::from_static("x-amz-trailer-signature");
 pub const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
 pub const X_AMZ_COPY_SOURCE: HeaderName = HeaderName::from_static("x-amz-copy-source");
 pub const X_AMZ_REQUEST_ROUTE: HeaderName = HeaderName::from_static("x-amz-request-route");

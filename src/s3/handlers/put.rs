@@ -111,7 +111,7 @@ pub async fn send_sealed(
         && let Some((algorithm, value)) = outcome.checksum()
         && let Ok(v) = HeaderValue::from_str(&value)
     {
-        out.headers_mut().insert(algorithm.header_name(), v);
+        out.headers_mut().insert(algorithm.header(), v);
     }
     Ok(out)
 }
