@@ -124,14 +124,18 @@ struct ReadKey {
     blob: Vec<u8>,
 }
 
+/// One side's moka cache, and the map in front of it that serves its hits
+/// (`front.rs`).
+struct Tier<K> {
+    cache: Cache<K, Arc<BucketKey>>,
+    front: Front<K>,
+}
+
 /// The cache. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct BucketKeyCache {
     kms: Arc<dyn Kms>,
-    write: Cache<WriteKey, Arc<BucketKey>>,
-    read: Cache<ReadKey, Arc<BucketKey>>,
-    /// Hits are served from these; see `front.rs`.
-    write_front: Front<WriteKey>,
-    read_front: Front<ReadKey>,
+    write: Tier<WriteKey>,
+    read: Tier<ReadKey>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
     metrics: CacheMetrics,
@@ -160,14 +164,11 @@ impl BucketKeyCache {
         clock: Arc<dyn Clock>,
     ) -> Self {
         kms.attach_retry_counter(metrics.kms_retries().clone());
-        let front_capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
         let now = clock.now();
         BucketKeyCache {
             kms,
-            write: build_cache(&config, &metrics),
-            read: build_cache(&config, &metrics),
-            write_front: Front::new(front_capacity, now),
-            read_front: Front::new(front_capacity, now),
+            write: build_tier(&config, &metrics, now),
+            read: build_tier(&config, &metrics, now),
             ttl: config.ttl,
             clock,
             metrics,
@@ -196,26 +197,20 @@ impl BucketKeyCache {
             kms_key_id: kms_key_id.to_owned(),
         };
         let (key, called_kms) = self
-            .lookup(
-                &self.write,
-                &self.write_front,
-                cache_key,
-                Side::Write,
-                || async {
-                    let context = EncryptionContext::for_bucket(bucket);
-                    let generated = self
-                        .timed(
-                            KmsOp::GenerateDataKey,
-                            self.kms.generate_data_key(kms_key_id, &context),
-                        )
-                        .await?;
-                    Ok(self.bucket_key(
-                        generated.plaintext,
-                        generated.ciphertext_blob,
-                        generated.key_id,
-                    ))
-                },
-            )
+            .lookup(&self.write, cache_key, Side::Write, || async {
+                let context = EncryptionContext::for_bucket(bucket);
+                let generated = self
+                    .timed(
+                        KmsOp::GenerateDataKey,
+                        self.kms.generate_data_key(kms_key_id, &context),
+                    )
+                    .await?;
+                Ok(self.bucket_key(
+                    generated.plaintext,
+                    generated.ciphertext_blob,
+                    generated.key_id,
+                ))
+            })
             .await?;
         if called_kms {
             self.share_with_read_side(bucket, kms_key_id, &key).await;
@@ -239,19 +234,13 @@ impl BucketKeyCache {
             blob: blob.to_vec(),
         };
         let (key, called_kms) = self
-            .lookup(
-                &self.read,
-                &self.read_front,
-                cache_key,
-                Side::Read,
-                || async {
-                    let context = EncryptionContext::for_bucket(bucket);
-                    let plaintext = self
-                        .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
-                        .await?;
-                    Ok(self.bucket_key(plaintext, blob.to_vec(), kms_key_id.to_owned()))
-                },
-            )
+            .lookup(&self.read, cache_key, Side::Read, || async {
+                let context = EncryptionContext::for_bucket(bucket);
+                let plaintext = self
+                    .timed(KmsOp::Decrypt, self.kms.decrypt(kms_key_id, blob, &context))
+                    .await?;
+                Ok(self.bucket_key(plaintext, blob.to_vec(), kms_key_id.to_owned()))
+            })
             .await?;
         self.metrics
             .record_object_key_op(KeyPath::BucketKey, KeyOp::Decrypt, called_kms);
@@ -330,12 +319,12 @@ impl BucketKeyCache {
     /// Runs moka's pending housekeeping (expiry, eviction notices) and refreshes the
     /// entries gauge; call before scraping metrics for exact numbers.
     pub async fn sync_metrics(&self) {
-        self.write.run_pending_tasks().await;
-        self.read.run_pending_tasks().await;
+        self.write.cache.run_pending_tasks().await;
+        self.read.cache.run_pending_tasks().await;
         self.metrics
-            .set_entries(Side::Write, self.write.entry_count());
+            .set_entries(Side::Write, self.write.cache.entry_count());
         self.metrics
-            .set_entries(Side::Read, self.read.entry_count());
+            .set_entries(Side::Read, self.read.cache.entry_count());
     }
 
     /// Finds a live entry or makes one with `fetch`; returns whether this caller
@@ -343,8 +332,7 @@ impl BucketKeyCache {
     /// the one we saw, so concurrent callers replacing it still share one KMS call.
     async fn lookup<K, F, Fut>(
         &self,
-        cache: &Cache<K, Arc<BucketKey>>,
-        front: &Front<K>,
+        tier: &Tier<K>,
         cache_key: K,
         side: Side,
         fetch: F,
@@ -354,6 +342,7 @@ impl BucketKeyCache {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Arc<BucketKey>, KmsError>>,
     {
+        let Tier { cache, front } = tier;
         let now = self.clock.now();
         if front.sweep_if_due(now) {
             cache.run_pending_tasks().await;
@@ -420,11 +409,15 @@ impl BucketKeyCache {
                 kms_key_id: id.to_owned(),
                 blob: key.ciphertext_blob.clone(),
             };
-            self.read.entry(read_key).or_insert(Arc::clone(key)).await;
+            self.read
+                .cache
+                .entry(read_key)
+                .or_insert(Arc::clone(key))
+                .await;
         }
-        self.read.run_pending_tasks().await;
+        self.read.cache.run_pending_tasks().await;
         self.metrics
-            .set_entries(Side::Read, self.read.entry_count());
+            .set_entries(Side::Read, self.read.cache.entry_count());
     }
 
     fn bucket_key(
@@ -464,12 +457,13 @@ fn object_context(bucket: &str, key: &str, extra: &EncryptionContext) -> Encrypt
         .collect()
 }
 
-fn build_cache<K>(config: &CacheConfig, metrics: &CacheMetrics) -> Cache<K, Arc<BucketKey>>
+fn build_tier<K>(config: &CacheConfig, metrics: &CacheMetrics, now: Instant) -> Tier<K>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
     let metrics = metrics.clone();
-    Cache::builder()
+    let front_capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
+    let cache = Cache::builder()
         .max_capacity(config.max_entries)
         .time_to_live(config.ttl)
         .eviction_listener(move |_key, _value, cause| {
@@ -479,7 +473,11 @@ where
                 metrics.record_eviction();
             }
         })
-        .build()
+        .build();
+    Tier {
+        cache,
+        front: Front::new(front_capacity, now),
+    }
 }
 
 #[cfg(test)]

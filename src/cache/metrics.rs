@@ -346,9 +346,21 @@ mod tests {
                 }
             }
         }
-        assert_eq!(m.object_key_operations(KeyPath::BucketKey, KeyOp::Encrypt), 1);
-        assert_eq!(m.object_key_operations(KeyPath::BucketKey, KeyOp::Decrypt), 2);
-        assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Encrypt), 3);
-        assert_eq!(m.object_key_operations(KeyPath::PerObject, KeyOp::Decrypt), 4);
+        assert_eq!(
+            m.object_key_operations(KeyPath::BucketKey, KeyOp::Encrypt),
+            1
+        );
+        assert_eq!(
+            m.object_key_operations(KeyPath::BucketKey, KeyOp::Decrypt),
+            2
+        );
+        assert_eq!(
+            m.object_key_operations(KeyPath::PerObject, KeyOp::Encrypt),
+            3
+        );
+        assert_eq!(
+            m.object_key_operations(KeyPath::PerObject, KeyOp::Decrypt),
+            4
+        );
     }
 }
