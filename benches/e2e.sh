@@ -88,9 +88,13 @@ fi
 # load run lasts about half a second or more: the embedded backend serves 4,000-10,000
 # small requests a second, Ceph RGW 1,000-2,500, and a run of a few tenths of a second
 # is at the mercy of one stall.
-# small_workloads COUNT: the 4 KiB set with COUNT requests per workload.
+# One request at a time (a quarter of COUNT) shows the latency a target adds on an idle
+# machine; at 16 and 64 in flight the two cores are saturated, and p50 is mostly the
+# concurrency over the throughput.
+# small_workloads COUNT: the 4 KiB set with COUNT requests per loaded workload.
 small_workloads() {
-  printf '%s\n' "put-4KiB-c16 put 4096 $1 16 --prefix small" "get-4KiB-c16 get 4096 $1 16 --prefix small" \
+  printf '%s\n' "put-4KiB-c1 put 4096 $(($1 / 4)) 1 --prefix small" "get-4KiB-c1 get 4096 $(($1 / 4)) 1 --prefix small" \
+    "put-4KiB-c16 put 4096 $1 16 --prefix small" "get-4KiB-c16 get 4096 $1 16 --prefix small" \
     "put-4KiB-c64 put 4096 $1 64 --prefix small" "get-4KiB-c64 get 4096 $1 64 --prefix small"
 }
 
