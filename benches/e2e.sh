@@ -370,9 +370,16 @@ for backend in $BACKENDS; do
   start_nginx "$backend" "${ep##*:}" "$ak" "$sk"
   start_sealgate "$backend" plain false "$ep" "$ak" "$sk"
   start_sealgate "$backend" encrypted true "$ep" "$ak" "$sk"
+  wl=$WORKLOADS
+  # The Ceph RGW here keeps objects in RAM (memstore, 8 GiB, about twice that in the
+  # OSD's memory of this 24 GiB machine): eight 1 GiB objects fill it, and a full OSD
+  # stalls every write without an error. Ceph gets the 1 GiB workloads at concurrency 1.
+  if [ "$backend" = ceph ] && [ "$QUICK" = 0 ]; then
+    wl=$(grep -v -- '-1GiB-c8 ' <<<"$WORKLOADS")
+  fi
   for t in "${TARGETS[@]}"; do
     say "$backend: $t, large objects"
-    run_set "$backend" "$t" "$WORKLOADS"
+    run_set "$backend" "$t" "$wl"
   done
   say "$backend: 4 KiB requests, $ROUNDS rounds over all targets"
   small_rounds "$backend"

@@ -57,6 +57,7 @@ pub struct ServerConfig {
     /// Seconds a connection may wait with neither a byte read nor a byte written while
     /// a read or write is pending: a request body that stalls this long gets 400
     /// `RequestTimeout`, a client that stops reading its response loses the connection.
+    /// Waiting for the backend does not count (see `response_timeout_secs`).
     pub stall_timeout_secs: u64,
 }
 
@@ -77,7 +78,9 @@ pub struct BackendConfig {
     pub ca_bundle: Option<PathBuf>,
     /// Seconds to wait for a TCP/TLS connection to the backend.
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for the backend's response head.
+    /// Seconds to wait for the backend's response head; also how long a backend
+    /// connection may sit with nothing moving while a read or write waits (a body that
+    /// stops mid-way).
     pub response_timeout_secs: u64,
     /// Idle pooled connections kept per backend host.
     pub pool_max_idle_per_host: usize,

@@ -79,6 +79,7 @@ impl Backend {
         let client = client::build_client(
             cfg.ca_bundle.as_deref(),
             Duration::from_secs(cfg.connect_timeout_secs),
+            Duration::from_secs(cfg.response_timeout_secs),
             cfg.pool_max_idle_per_host,
         )
         .map_err(|e| e.to_string())?;

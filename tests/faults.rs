@@ -492,6 +492,151 @@ async fn kms_answer(
     Ok(resp)
 }
 
+/// A backend slower than `server.stall_timeout_secs` is no stalled client: while the
+/// proxy waits for the backend's answer (for up to `backend.response_timeout_secs`),
+/// the client's connection has nothing to carry and must stay open. The stall timeout
+/// once cut such a request after its 60 s, whatever the response timeout said.
+#[test]
+fn a_backend_slower_than_the_stall_timeout_still_answers() {
+    let delay = Duration::from_millis(3500);
+    let slow = Arc::new(AtomicBool::new(false));
+    let chooser = {
+        let slow = slow.clone();
+        move |_: &str| {
+            if slow.load(Ordering::SeqCst) {
+                Fault::DelayAnswer(delay)
+            } else {
+                Fault::Pass
+            }
+        }
+    };
+    let holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
+    let rig = {
+        let holder = holder.clone();
+        Rig::start(
+            None,
+            move |up| {
+                let fp = FaultProxy::start(up, Arc::new(chooser));
+                let e = fp.endpoint();
+                if let Ok(mut h) = holder.lock() {
+                    *h = Some(fp);
+                }
+                e
+            },
+            |c| c.server.stall_timeout_secs = 1,
+        )
+    };
+    let bucket = "slow-backend";
+    let mk = rig
+        .call("PUT", &format!("/{bucket}"), b"", &[])
+        .expect("create bucket answers");
+    assert_eq!(mk.status, 200, "{}", String::from_utf8_lossy(&mk.body));
+    let first = data(70_001, 1);
+    let put = rig
+        .call("PUT", &format!("/{bucket}/first"), &first, &[])
+        .expect("put answers");
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+
+    slow.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let get = rig
+        .call("GET", &format!("/{bucket}/first"), b"", &[])
+        .expect("slow GET answers");
+    let took = t.elapsed();
+    assert_eq!(get.status, 200, "{}", String::from_utf8_lossy(&get.body));
+    assert!(get.body == first, "slow GET returned other bytes");
+    assert!(took >= delay, "the GET's answer was not delayed: {took:?}");
+
+    let second = data(5_000, 2);
+    let t = Instant::now();
+    let put = rig
+        .call("PUT", &format!("/{bucket}/second"), &second, &[])
+        .expect("slow PUT answers");
+    let took = t.elapsed();
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert!(took >= delay, "the PUT's answer was not delayed: {took:?}");
+
+    slow.store(false, Ordering::SeqCst);
+    let get = rig
+        .call("GET", &format!("/{bucket}/second"), b"", &[])
+        .expect("GET answers");
+    assert_eq!(get.status, 200, "{}", String::from_utf8_lossy(&get.body));
+    assert!(
+        get.body == second,
+        "the slowly stored object reads back wrong"
+    );
+    let applied = holder
+        .lock()
+        .ok()
+        .and_then(|h| h.as_ref().map(FaultProxy::applied));
+    assert_eq!(applied.and_then(|a| a.get("delay").copied()), Some(2));
+}
+
+/// A backend that stops sending in the middle of an answer's body is cut once nothing
+/// has moved on its connection for `backend.response_timeout_secs`: the client's
+/// answer ends short instead of hanging for as long as the backend keeps quiet.
+#[test]
+fn a_backend_that_stops_mid_body_is_cut_after_the_response_timeout() {
+    let armed = Arc::new(AtomicBool::new(false));
+    let chooser = {
+        let armed = armed.clone();
+        move |line: &str| {
+            if armed.load(Ordering::SeqCst) && line.starts_with("GET ") {
+                Fault::StallAt(100_000, Duration::from_secs(20))
+            } else {
+                Fault::Pass
+            }
+        }
+    };
+    let holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
+    let rig = {
+        let holder = holder.clone();
+        Rig::start(
+            None,
+            move |up| {
+                let fp = FaultProxy::start(up, Arc::new(chooser));
+                let e = fp.endpoint();
+                if let Ok(mut h) = holder.lock() {
+                    *h = Some(fp);
+                }
+                e
+            },
+            |c| c.backend.response_timeout_secs = 2,
+        )
+    };
+    let bucket = "stalled-backend";
+    let mk = rig
+        .call("PUT", &format!("/{bucket}"), b"", &[])
+        .expect("create bucket answers");
+    assert_eq!(mk.status, 200, "{}", String::from_utf8_lossy(&mk.body));
+    let object = data(400_000, 3);
+    let put = rig
+        .call("PUT", &format!("/{bucket}/big"), &object, &[])
+        .expect("put answers");
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+
+    armed.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let get = rig
+        .call("GET", &format!("/{bucket}/big"), b"", &[])
+        .expect("GET answers a head");
+    let took = t.elapsed();
+    let (body, complete) = client_view(&get);
+    assert_eq!(get.status, 200);
+    assert!(
+        !complete && body.len() < object.len(),
+        "a stalled answer looked complete"
+    );
+    assert!(
+        object.starts_with(&body),
+        "the bytes before the stall are wrong"
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
+        "cut after {took:?}"
+    );
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     raw::stored_objects(dir)
 }

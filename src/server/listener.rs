@@ -30,8 +30,15 @@ pub async fn serve_s3(
     let stall = Duration::from_secs(cfg.server.stall_timeout_secs);
     let gate = Arc::new(RequestGate::new(&cfg));
     let mut http = hyper::server::conn::http1::Builder::new();
+    // half_close: once a request is read, hyper otherwise keeps a read pending on the
+    // socket to notice the client leaving, and the stall timeout below took that read
+    // for a client that stopped sending: any request whose backend took longer than the
+    // stall timeout to answer lost its connection. The read also cancelled a request
+    // whose client merely shut down its sending side. A client that is really gone is
+    // noticed when its answer is written.
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .half_close(true)
         .keep_alive(true)
         .max_buf_size(cfg.limits.max_header_bytes.max(8192))
         .max_headers(cfg.limits.max_headers);

@@ -26,6 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
 use crate::s3::error::BoxError;
+use crate::server::limits::StallTimeout;
 
 /// Request bodies sent upstream.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -74,6 +75,8 @@ type PoolKey = (Scheme, Authority);
 
 struct Pool {
     connector: HttpsConnector<HttpConnector>,
+    /// How long a connection may wait on the backend with nothing moving.
+    stall: Duration,
     hosts: Mutex<HashMap<PoolKey, Vec<Pooled>>>,
     max_idle_per_host: usize,
     idle_timeout: Duration,
@@ -91,10 +94,14 @@ impl Pooled {
     }
 }
 
-/// Builds the backend client.
+/// Builds the backend client. A connection on which neither a read nor a write has
+/// moved for `stall` while one of them waits fails: a backend that stops sending in
+/// the middle of an answer's body, or stops taking a request's, does not hold the
+/// request (and its client) for longer than that.
 pub fn build_client(
     ca_bundle: Option<&Path>,
     connect_timeout: Duration,
+    stall: Duration,
     max_idle_per_host: usize,
 ) -> Result<HttpClient, ClientBuildError> {
     let tls = tls_client_config(ca_bundle)?;
@@ -111,6 +118,7 @@ pub fn build_client(
     Ok(HttpClient {
         inner: Arc::new(Pool {
             connector,
+            stall,
             hosts: Mutex::new(HashMap::new()),
             max_idle_per_host,
             idle_timeout: IDLE_TIMEOUT,
@@ -210,6 +218,7 @@ impl Pool {
             .await
             .map_err(SendError::Connect)?;
         let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let io = StallTimeout::new(io, self.stall);
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .max_buf_size(MAX_BUF_SIZE)
             .handshake(io)
@@ -323,7 +332,13 @@ mod tests {
     }
 
     fn client(max_idle: usize) -> HttpClient {
-        build_client(None, Duration::from_secs(5), max_idle).unwrap()
+        build_client(
+            None,
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            max_idle,
+        )
+        .unwrap()
     }
 
     async fn get(client: &HttpClient, url: &str) -> Result<String, SendError> {

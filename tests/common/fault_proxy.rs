@@ -33,6 +33,8 @@ pub enum Fault {
     LongLength(usize),
     /// Flip one bit of the body byte at this offset.
     FlipAt(usize),
+    /// Forward the answer whole, but only after this long: a slow backend.
+    DelayAnswer(Duration),
 }
 
 /// The request line of the request being answered, for choosers that fault only
@@ -58,6 +60,7 @@ impl Fault {
             Fault::ShortLength(_) => "short-length",
             Fault::LongLength(_) => "long-length",
             Fault::FlipAt(_) => "flip",
+            Fault::DelayAnswer(_) => "delay",
         }
     }
 }
@@ -232,6 +235,11 @@ fn serve(
     }
     match fault {
         Fault::Pass | Fault::Status(_) => {
+            client.write_all(&resp_head)?;
+            client.write_all(&body)?;
+        }
+        Fault::DelayAnswer(d) => {
+            std::thread::sleep(d);
             client.write_all(&resp_head)?;
             client.write_all(&body)?;
         }
