@@ -492,19 +492,22 @@ async fn kms_answer(
     Ok(resp)
 }
 
-/// A backend slower than `server.stall_timeout_secs` is no stalled client: while the
-/// proxy waits for the backend's answer (for up to `backend.response_timeout_secs`),
-/// the client's connection has nothing to carry and must stay open. The stall timeout
-/// once cut such a request after its 60 s, whatever the response timeout said.
-#[test]
-fn a_backend_slower_than_the_stall_timeout_still_answers() {
-    let delay = Duration::from_millis(3500);
-    let slow = Arc::new(AtomicBool::new(false));
+/// A rig whose backend sits behind a fault proxy that asks `chooser` for every
+/// request (faults apply while `armed`), with `tweak` applied to the config; `bucket`
+/// is created and holds `object` under `key`. Returns the rig and its fault proxy.
+fn rig_behind_faults(
+    armed: &Arc<AtomicBool>,
+    fault: impl Fn(&str) -> Fault + Send + Sync + 'static,
+    tweak: impl FnOnce(&mut sealgate::config::Config),
+    bucket: &str,
+    key: &str,
+    object: &[u8],
+) -> (Rig, Arc<Mutex<Option<FaultProxy>>>) {
     let chooser = {
-        let slow = slow.clone();
-        move |_: &str| {
-            if slow.load(Ordering::SeqCst) {
-                Fault::DelayAnswer(delay)
+        let armed = armed.clone();
+        move |line: &str| {
+            if armed.load(Ordering::SeqCst) {
+                fault(line)
             } else {
                 Fault::Pass
             }
@@ -523,19 +526,38 @@ fn a_backend_slower_than_the_stall_timeout_still_answers() {
                 }
                 e
             },
-            |c| c.server.stall_timeout_secs = 1,
+            tweak,
         )
     };
-    let bucket = "slow-backend";
     let mk = rig
         .call("PUT", &format!("/{bucket}"), b"", &[])
         .expect("create bucket answers");
     assert_eq!(mk.status, 200, "{}", String::from_utf8_lossy(&mk.body));
-    let first = data(70_001, 1);
     let put = rig
-        .call("PUT", &format!("/{bucket}/first"), &first, &[])
+        .call("PUT", &format!("/{bucket}/{key}"), object, &[])
         .expect("put answers");
     assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    (rig, holder)
+}
+
+/// A backend slower than `server.stall_timeout_secs` is no stalled client: while the
+/// proxy waits for the backend's answer (for up to `backend.response_timeout_secs`),
+/// the client's connection has nothing to carry and must stay open. The stall timeout
+/// once cut such a request after its 60 s, whatever the response timeout said.
+#[test]
+fn a_backend_slower_than_the_stall_timeout_still_answers() {
+    let delay = Duration::from_millis(3500);
+    let slow = Arc::new(AtomicBool::new(false));
+    let bucket = "slow-backend";
+    let first = data(70_001, 1);
+    let (rig, holder) = rig_behind_faults(
+        &slow,
+        move |_| Fault::DelayAnswer(delay),
+        |c| c.server.stall_timeout_secs = 1,
+        bucket,
+        "first",
+        &first,
+    );
 
     slow.store(true, Ordering::SeqCst);
     let t = Instant::now();
@@ -578,42 +600,22 @@ fn a_backend_slower_than_the_stall_timeout_still_answers() {
 #[test]
 fn a_backend_that_stops_mid_body_is_cut_after_the_response_timeout() {
     let armed = Arc::new(AtomicBool::new(false));
-    let chooser = {
-        let armed = armed.clone();
-        move |line: &str| {
-            if armed.load(Ordering::SeqCst) && line.starts_with("GET ") {
+    let bucket = "stalled-backend";
+    let object = data(400_000, 3);
+    let (rig, _faults) = rig_behind_faults(
+        &armed,
+        |line| {
+            if line.starts_with("GET ") {
                 Fault::StallAt(100_000, Duration::from_secs(20))
             } else {
                 Fault::Pass
             }
-        }
-    };
-    let holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
-    let rig = {
-        let holder = holder.clone();
-        Rig::start(
-            None,
-            move |up| {
-                let fp = FaultProxy::start(up, Arc::new(chooser));
-                let e = fp.endpoint();
-                if let Ok(mut h) = holder.lock() {
-                    *h = Some(fp);
-                }
-                e
-            },
-            |c| c.backend.response_timeout_secs = 2,
-        )
-    };
-    let bucket = "stalled-backend";
-    let mk = rig
-        .call("PUT", &format!("/{bucket}"), b"", &[])
-        .expect("create bucket answers");
-    assert_eq!(mk.status, 200, "{}", String::from_utf8_lossy(&mk.body));
-    let object = data(400_000, 3);
-    let put = rig
-        .call("PUT", &format!("/{bucket}/big"), &object, &[])
-        .expect("put answers");
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+        },
+        |c| c.backend.response_timeout_secs = 2,
+        bucket,
+        "big",
+        &object,
+    );
 
     armed.store(true, Ordering::SeqCst);
     let t = Instant::now();
