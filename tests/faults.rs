@@ -139,6 +139,68 @@ impl Rig {
         }
     }
 
+    /// A rig whose backend (`backend`, or a fresh embedded one) sits behind a fault
+    /// proxy that answers each request line with `fault` while `armed`, and passes it
+    /// otherwise; `tweak` adjusts the config last. Returns the rig and its fault proxy.
+    fn behind_faults(
+        backend: Option<(String, String, String)>,
+        armed: &Arc<AtomicBool>,
+        fault: impl Fn(&str) -> Fault + Send + Sync + 'static,
+        tweak: impl FnOnce(&mut sealgate::config::Config),
+    ) -> (Rig, Arc<Mutex<Option<FaultProxy>>>) {
+        let chooser = {
+            let armed = armed.clone();
+            move |line: &str| {
+                if armed.load(Ordering::SeqCst) {
+                    fault(line)
+                } else {
+                    Fault::Pass
+                }
+            }
+        };
+        let holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
+        let rig = {
+            let holder = holder.clone();
+            Rig::start(
+                backend,
+                move |up| {
+                    let fp = FaultProxy::start(up, Arc::new(chooser));
+                    let e = fp.endpoint();
+                    if let Ok(mut h) = holder.lock() {
+                        *h = Some(fp);
+                    }
+                    e
+                },
+                tweak,
+            )
+        };
+        (rig, holder)
+    }
+
+    /// Creates `bucket` and stores `objects` (key, bytes) in it.
+    fn store(&self, bucket: &str, objects: &[(String, Vec<u8>)]) {
+        let mk = self
+            .call("PUT", &format!("/{bucket}"), b"", &[])
+            .expect("create bucket answers");
+        assert_eq!(
+            mk.status,
+            200,
+            "create bucket: {}",
+            String::from_utf8_lossy(&mk.body)
+        );
+        for (k, v) in objects {
+            let r = self
+                .call("PUT", &format!("/{bucket}/{k}"), v, &[])
+                .expect("put answers");
+            assert_eq!(
+                r.status,
+                200,
+                "put {k}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+
     fn signed(&self, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Vec<u8> {
         let host = self.addr.to_string();
         let mut req = Req::new(method, path, body);
@@ -230,14 +292,14 @@ fn fault_injected_gets(
 ) -> (Tally, BTreeMap<&'static str, u64>) {
     let rng = Arc::new(Rng::new(0x5EA1_6A7E));
     let armed = Arc::new(AtomicBool::new(false));
-    let chooser = {
-        let (rng, armed) = (rng.clone(), armed.clone());
+    let fault = {
+        let rng = rng.clone();
         move |line: &str| {
             // Object GETs only (the listing and HEAD answers pass untouched).
             let object_get = line.starts_with("GET /")
                 && line.matches('/').count() >= 3
                 && !line.contains("?list");
-            if !armed.load(Ordering::SeqCst) || !object_get {
+            if !object_get {
                 return Fault::Pass;
             }
             let at = rng.below(400_000) as usize;
@@ -253,51 +315,17 @@ fn fault_injected_gets(
             }
         }
     };
-    let fp_holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
-    let rig = {
-        let holder = fp_holder.clone();
-        Rig::start(
-            backend,
-            move |up| {
-                let fp = FaultProxy::start(up, Arc::new(chooser));
-                let e = fp.endpoint();
-                if let Ok(mut h) = holder.lock() {
-                    *h = Some(fp);
-                }
-                e
-            },
-            |c| {
-                // Small segments: several per object, so faults land inside segments,
-                // on boundaries and in the final one.
-                c.encryption.default.segment_size = 4096;
-            },
-        )
-    };
-    let mk = rig
-        .call("PUT", &format!("/{bucket}"), b"", &[])
-        .expect("create bucket answers");
-    assert_eq!(
-        mk.status,
-        200,
-        "create bucket: {}",
-        String::from_utf8_lossy(&mk.body)
-    );
+    let (rig, fp_holder) = Rig::behind_faults(backend, &armed, fault, |c| {
+        // Small segments: several per object, so faults land inside segments,
+        // on boundaries and in the final one.
+        c.encryption.default.segment_size = 4096;
+    });
     let objects: Vec<(String, Vec<u8>)> = [1usize, 4095, 4096, 70_001, 300_000]
         .iter()
         .enumerate()
         .map(|(i, &len)| (format!("obj-{i}"), data(len, i as u64 + 7)))
         .collect();
-    for (k, v) in &objects {
-        let r = rig
-            .call("PUT", &format!("/{bucket}/{k}"), v, &[])
-            .expect("put answers");
-        assert_eq!(
-            r.status,
-            200,
-            "put {k}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-    }
+    rig.store(bucket, &objects);
     armed.store(true, Ordering::SeqCst);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicU64::new(0));
@@ -492,54 +520,6 @@ async fn kms_answer(
     Ok(resp)
 }
 
-/// A rig whose backend sits behind a fault proxy that asks `chooser` for every
-/// request (faults apply while `armed`), with `tweak` applied to the config; `bucket`
-/// is created and holds `object` under `key`. Returns the rig and its fault proxy.
-fn rig_behind_faults(
-    armed: &Arc<AtomicBool>,
-    fault: impl Fn(&str) -> Fault + Send + Sync + 'static,
-    tweak: impl FnOnce(&mut sealgate::config::Config),
-    bucket: &str,
-    key: &str,
-    object: &[u8],
-) -> (Rig, Arc<Mutex<Option<FaultProxy>>>) {
-    let chooser = {
-        let armed = armed.clone();
-        move |line: &str| {
-            if armed.load(Ordering::SeqCst) {
-                fault(line)
-            } else {
-                Fault::Pass
-            }
-        }
-    };
-    let holder: Arc<Mutex<Option<FaultProxy>>> = Arc::new(Mutex::new(None));
-    let rig = {
-        let holder = holder.clone();
-        Rig::start(
-            None,
-            move |up| {
-                let fp = FaultProxy::start(up, Arc::new(chooser));
-                let e = fp.endpoint();
-                if let Ok(mut h) = holder.lock() {
-                    *h = Some(fp);
-                }
-                e
-            },
-            tweak,
-        )
-    };
-    let mk = rig
-        .call("PUT", &format!("/{bucket}"), b"", &[])
-        .expect("create bucket answers");
-    assert_eq!(mk.status, 200, "{}", String::from_utf8_lossy(&mk.body));
-    let put = rig
-        .call("PUT", &format!("/{bucket}/{key}"), object, &[])
-        .expect("put answers");
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
-    (rig, holder)
-}
-
 /// A backend slower than `server.stall_timeout_secs` is no stalled client: while the
 /// proxy waits for the backend's answer (for up to `backend.response_timeout_secs`),
 /// the client's connection has nothing to carry and must stay open. The stall timeout
@@ -550,14 +530,13 @@ fn a_backend_slower_than_the_stall_timeout_still_answers() {
     let slow = Arc::new(AtomicBool::new(false));
     let bucket = "slow-backend";
     let first = data(70_001, 1);
-    let (rig, holder) = rig_behind_faults(
+    let (rig, holder) = Rig::behind_faults(
+        None,
         &slow,
         move |_| Fault::DelayAnswer(delay),
         |c| c.server.stall_timeout_secs = 1,
-        bucket,
-        "first",
-        &first,
     );
+    rig.store(bucket, &[("first".to_string(), first.clone())]);
 
     slow.store(true, Ordering::SeqCst);
     let t = Instant::now();
@@ -602,7 +581,8 @@ fn a_backend_that_stops_mid_body_is_cut_after_the_response_timeout() {
     let armed = Arc::new(AtomicBool::new(false));
     let bucket = "stalled-backend";
     let object = data(400_000, 3);
-    let (rig, _faults) = rig_behind_faults(
+    let (rig, _faults) = Rig::behind_faults(
+        None,
         &armed,
         |line| {
             if line.starts_with("GET ") {
@@ -612,10 +592,8 @@ fn a_backend_that_stops_mid_body_is_cut_after_the_response_timeout() {
             }
         },
         |c| c.backend.response_timeout_secs = 2,
-        bucket,
-        "big",
-        &object,
     );
+    rig.store(bucket, &[("big".to_string(), object.clone())]);
 
     armed.store(true, Ordering::SeqCst);
     let t = Instant::now();

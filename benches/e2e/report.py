@@ -125,9 +125,10 @@ for b in backends:
                 cpu += r["proc"]["cpu_s"]
                 gib += r["result"]["bytes"] / GIB
             else:
+                c1 = one_at_a_time(w)
                 for run in groups[(b, t, w)]:
-                    req_cpu[one_at_a_time(w)] += run["proc"]["cpu_s"]
-                    reqs[one_at_a_time(w)] += run["result"]["done"]
+                    req_cpu[c1] += run["proc"]["cpu_s"]
+                    reqs[c1] += run["result"]["done"]
         if not gib and not any(reqs.values()):
             continue
         per_request = {k: req_cpu[k] / reqs[k] * 1e6 if reqs[k] else None for k in reqs}

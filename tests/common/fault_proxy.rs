@@ -234,12 +234,10 @@ fn serve(
         body.extend_from_slice(&chunk[..n]);
     }
     match fault {
-        Fault::Pass | Fault::Status(_) => {
-            client.write_all(&resp_head)?;
-            client.write_all(&body)?;
-        }
-        Fault::DelayAnswer(d) => {
-            std::thread::sleep(d);
+        Fault::Pass | Fault::Status(_) | Fault::DelayAnswer(_) => {
+            if let Fault::DelayAnswer(d) = fault {
+                std::thread::sleep(d);
+            }
             client.write_all(&resp_head)?;
             client.write_all(&body)?;
         }
