@@ -15,8 +15,9 @@ TARGETS = ["direct", "nginx", "plain", "encrypted"]
 COLORS = {"direct": "#7f7f7f", "nginx": "#2ca02c", "plain": "#1f77b4", "encrypted": "#d62728"}
 GIB = 1024**3
 
-# The 4 KiB workloads run in several rounds (benches/e2e.sh): a workload's figures are
-# its median round by throughput; its CPU per request counts every round.
+# Workloads run in several rounds (benches/e2e.sh; the large ones once in a quick run):
+# a workload's figures are its median round by throughput; CPU per request or per GiB
+# and peak RSS count every round.
 groups = {}
 for r in rows:
     groups.setdefault((r["backend"], r["target"], r["workload"]), []).append(r)
@@ -72,6 +73,11 @@ for b in backends:
 out()
 out("Multipart: one object, 8 parts in flight, MiB/s of the whole upload (create, parts, "
     "complete). Range: 1 MiB GETs at pseudo-random offsets, 8 in flight.")
+large_rounds = max((len(v) for k, v in groups.items() if k[2] in large), default=1)
+if large_rounds > 1:
+    out()
+    out(f"Each cell is the median of {large_rounds} rounds; every round runs the whole set "
+        "against each target in turn, starting at a different target.")
 out()
 rounds = max((len(v) for k, v in groups.items() if "4KiB" in k[2]), default=1)
 out("### 4 KiB requests: req/s (p50 / p99 ms); ×N = req/s as a fraction of nginx")
@@ -117,16 +123,15 @@ for b in backends:
         reqs = {False: 0.0, True: 0.0}
         hwm = 0
         for w in workloads:
-            r = by.get((b, t, w))
-            if not r or not r.get("proc"):
-                continue
-            hwm = max(hwm, r["proc"]["hwm_kib"])
-            if w in large:
-                cpu += r["proc"]["cpu_s"]
-                gib += r["result"]["bytes"] / GIB
-            else:
-                c1 = one_at_a_time(w)
-                for run in groups[(b, t, w)]:
+            for run in groups.get((b, t, w), []):
+                if not run.get("proc"):
+                    continue
+                hwm = max(hwm, run["proc"]["hwm_kib"])
+                if w in large:
+                    cpu += run["proc"]["cpu_s"]
+                    gib += run["result"]["bytes"] / GIB
+                else:
+                    c1 = one_at_a_time(w)
                     req_cpu[c1] += run["proc"]["cpu_s"]
                     reqs[c1] += run["result"]["done"]
         if not gib and not any(reqs.values()):
