@@ -7,8 +7,10 @@
 #
 # Env: SOAK_CONCURRENCY (32), SOAK_COPY=1 puts COPY in the mix (501 tolerated while
 # encrypted COPY is not built; SOAK_COPY=required makes 501 an error),
-# SOAK_MAX_RSS_GROWTH_MIB (64) and SOAK_MAX_FD_GROWTH (64): growth after the first
-# fifth of the run beyond these fails the soak. SOAK_UPLOAD_REGISTRY=0 runs multipart
+# SOAK_MAX_RSS_GROWTH_MIB (64): RSS growth after the first fifth of the run beyond it
+# fails the soak; SOAK_MAX_FD_GROWTH (64): more open descriptors than before the load
+# plus this, once the load has stopped and the proxy's pools have closed their idle
+# connections (up to 60 s after the load), fails it. SOAK_UPLOAD_REGISTRY=0 runs multipart
 # uploads without an upload registry (default: with one, which on the embedded backend
 # must hold no record once every upload has finished). Exits non-zero on any data
 # mismatch, unexpected error, growth past a bound or record left behind.

@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -80,6 +81,8 @@ struct Pool {
     hosts: Mutex<HashMap<PoolKey, Vec<Pooled>>>,
     max_idle_per_host: usize,
     idle_timeout: Duration,
+    /// Whether the task closing idle connections of a quiet pool runs.
+    reaping: AtomicBool,
 }
 
 struct Pooled {
@@ -122,6 +125,7 @@ pub fn build_client(
             hosts: Mutex::new(HashMap::new()),
             max_idle_per_host,
             idle_timeout: IDLE_TIMEOUT,
+            reaping: AtomicBool::new(false),
         }),
     })
 }
@@ -157,7 +161,10 @@ impl HttpClient {
         loop {
             let (mut conn, reused) = match self.inner.checkout(&key) {
                 Some(conn) => (conn, true),
-                None => (self.inner.connect(&key).await?, false),
+                None => {
+                    self.start_reaping();
+                    (self.inner.connect(&key).await?, false)
+                }
             };
             let answer = conn.sender.try_send_request(req);
             self.inner.put_back(&key, conn);
@@ -172,21 +179,64 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Starts, once, the task that closes idle connections while the pool sees no
+    /// checkout (started with the first connection, so always inside the runtime).
+    fn start_reaping(&self) {
+        if self.inner.max_idle_per_host == 0 || self.inner.reaping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tokio::spawn(reap_idle(Arc::downgrade(&self.inner)));
+    }
+}
+
+/// Every half idle timeout, closes the connections `checkout` would drop, until the pool
+/// is gone. Checkouts prune a host's list, but after a burst a pool that sees no more
+/// requests would keep up to `max_idle_per_host` sockets per backend open until the
+/// backend closes them, and some backends (the embedded one) never do.
+async fn reap_idle(pool: Weak<Pool>) {
+    let Some(period) = pool.upgrade().map(|p| p.idle_timeout / 2) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match pool.upgrade() {
+            Some(pool) => pool.reap(),
+            None => return,
+        }
+    }
+}
+
 impl Pool {
     /// An idle connection to `key`, most recently used first; closed connections and
     /// idle ones past the idle timeout are dropped on the way.
     fn checkout(&self, key: &PoolKey) -> Option<Pooled> {
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         let list = hosts.get_mut(key)?;
-        let now = Instant::now();
-        let stale = |c: &Pooled| {
-            c.sender.is_closed()
-                || (c.is_idle() && now.duration_since(c.last_used) > self.idle_timeout)
-        };
-        list.retain(|c| !stale(c));
-        trim_idle(list, self.max_idle_per_host);
+        self.prune(list, Instant::now());
         let i = list.iter().rposition(Pooled::is_idle)?;
         Some(list.swap_remove(i))
+    }
+
+    /// Drops closed connections and idle ones past the idle timeout from `list`, then
+    /// the least recently used idle ones beyond the bound. Dropping a connection's
+    /// sender ends its task and closes its socket.
+    fn prune(&self, list: &mut Vec<Pooled>, now: Instant) {
+        list.retain(|c| {
+            !(c.sender.is_closed()
+                || (c.is_idle() && now.duration_since(c.last_used) > self.idle_timeout))
+        });
+        trim_idle(list, self.max_idle_per_host);
+    }
+
+    /// [`Pool::prune`] on every host, forgetting hosts left with no connection.
+    fn reap(&self) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        hosts.retain(|_, list| {
+            self.prune(list, now);
+            !list.is_empty()
+        });
     }
 
     /// Keeps `conn` (now carrying a request) for later; `checkout` enforces the idle bound.
@@ -308,13 +358,24 @@ mod tests {
     /// accepted. With `close_after_answer`, it ends each connection after one answer
     /// (`Connection: close`).
     async fn backend(close_after_answer: bool) -> (String, Arc<AtomicUsize>) {
+        let (url, accepted, _) = backend_counting_open(close_after_answer).await;
+        (url, accepted)
+    }
+
+    /// [`backend`], also counting the connections still open.
+    async fn backend_counting_open(
+        close_after_answer: bool,
+    ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
+        let open = Arc::new(AtomicUsize::new(0));
+        let (count, still_open) = (accepted.clone(), open.clone());
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
+                still_open.fetch_add(1, Ordering::SeqCst);
+                let still_open = still_open.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(|req: Request<Incoming>| async move {
                         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -325,10 +386,11 @@ mod tests {
                         .keep_alive(!close_after_answer)
                         .serve_connection(TokioIo::new(socket), svc);
                     let _ = conn.await;
+                    still_open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        (format!("http://{addr}"), accepted)
+        (format!("http://{addr}"), accepted, open)
     }
 
     fn client(max_idle: usize) -> HttpClient {
@@ -348,6 +410,21 @@ mod tests {
         let resp = client.request(req).await?;
         let body = resp.into_body().collect().await.map_err(SendError::Http)?;
         Ok(String::from_utf8(body.to_bytes().to_vec()).unwrap())
+    }
+
+    /// `n` GETs of `{url}/{prefix}{i}` at once; their answers in order.
+    async fn get_all_at_once(c: &HttpClient, url: &str, prefix: &str, n: usize) -> Vec<String> {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (c, url) = (c.clone(), format!("{url}/{prefix}{i}"));
+                tokio::spawn(async move { get(&c, &url).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap().unwrap());
+        }
+        answers
     }
 
     fn idle_connections(client: &HttpClient) -> usize {
@@ -373,15 +450,9 @@ mod tests {
         let (url, accepted) = backend(false).await;
         let c = client(64);
         for _round in 0..3 {
-            let mut tasks = Vec::new();
-            for i in 0..8 {
-                let (c, url) = (c.clone(), url.clone());
-                tasks.push(tokio::spawn(async move {
-                    get(&c, &format!("{url}/p{i}")).await
-                }));
-            }
-            for (i, t) in tasks.into_iter().enumerate() {
-                assert_eq!(t.await.unwrap().unwrap(), format!("/p{i}"));
+            let answers = get_all_at_once(&c, &url, "p", 8).await;
+            for (i, answer) in answers.iter().enumerate() {
+                assert_eq!(*answer, format!("/p{i}"));
             }
         }
         let n = accepted.load(Ordering::SeqCst);
@@ -392,21 +463,32 @@ mod tests {
     async fn idle_connections_stay_within_the_bound() {
         let (url, _) = backend(false).await;
         let c = client(2);
-        let mut tasks = Vec::new();
-        for i in 0..6 {
-            let (c, url) = (c.clone(), url.clone());
-            tasks.push(tokio::spawn(async move {
-                get(&c, &format!("{url}/b{i}")).await
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
+        get_all_at_once(&c, &url, "b", 6).await;
         // The next checkout closes the surplus; the connection it takes is idle again
         // once its answer is read.
         get(&c, &format!("{url}/last")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(idle_connections(&c) <= 2, "{}", idle_connections(&c));
+    }
+
+    #[tokio::test]
+    async fn a_quiet_pool_closes_its_idle_connections_after_the_idle_timeout() {
+        let (url, _, open) = backend_counting_open(false).await;
+        let mut c = client(8);
+        Arc::get_mut(&mut c.inner).unwrap().idle_timeout = Duration::from_millis(100);
+        get_all_at_once(&c, &url, "q", 3).await;
+        assert!(open.load(Ordering::SeqCst) >= 1);
+        // No request follows: only the reaper can close them.
+        let closed = async {
+            while open.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .unwrap_or_else(|_| panic!("{} connections still open", open.load(Ordering::SeqCst)));
+        assert_eq!(idle_connections(&c), 0);
+        assert!(c.inner.hosts.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
