@@ -400,9 +400,8 @@ for backend in $BACKENDS; do
   start_sealgate "$backend" encrypted true "$ep" "$ak" "$sk"
   # A fresh Ceph RGW creates its data pool on the first object written, which held the
   # first measured PUT (direct's) to ~50 MiB/s: one unmeasured write first.
-  use_target direct
-  run_load "$backend" direct - put "$MIB" 2 1 --prefix warmup
-  timeout 60 "$LOAD" "${COMMON[@]}" --op delete --count 2 --concurrency 1 --prefix warmup >/dev/null 2>&1 || true
+  run_set "$backend" direct "- put $MIB 2 1 --prefix warmup
+- delete 0 2 1 --prefix warmup"
   wl=$WORKLOADS
   # The Ceph RGW here keeps objects in RAM (memstore, 8 GiB, about twice that in the
   # OSD's memory of this 24 GiB machine): eight 1 GiB objects fill it, and a full OSD

@@ -690,13 +690,14 @@ fn main() -> std::process::ExitCode {
         );
         let fds_leaked = match (a.pid, fds_before) {
             (Some(pid), Some(before)) => {
-                let (after, waited) = settled_fds(pid, before + a.max_fd_growth, a.settle);
+                let bound = before + a.max_fd_growth;
+                let (after, waited) = settled_fds(pid, bound, a.settle);
                 println!(
                     "open fds: {before} before the load, {after} {:.0} s after it (bound: before + {})",
                     waited.as_secs_f64(),
                     a.max_fd_growth
                 );
-                after - before > a.max_fd_growth
+                after > bound
             }
             _ => false,
         };

@@ -177,9 +177,7 @@ impl HttpClient {
             }
         }
     }
-}
 
-impl HttpClient {
     /// Starts, once, the task that closes idle connections while the pool sees no
     /// checkout (started with the first connection, so always inside the runtime).
     fn start_reaping(&self) {

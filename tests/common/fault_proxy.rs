@@ -233,11 +233,11 @@ fn serve(
         }
         body.extend_from_slice(&chunk[..n]);
     }
+    if let Fault::DelayAnswer(d) = fault {
+        std::thread::sleep(d);
+    }
     match fault {
         Fault::Pass | Fault::Status(_) | Fault::DelayAnswer(_) => {
-            if let Fault::DelayAnswer(d) = fault {
-                std::thread::sleep(d);
-            }
             client.write_all(&resp_head)?;
             client.write_all(&body)?;
         }
