@@ -26,7 +26,11 @@
 # Writes OUT/e2e.jsonl (raw), OUT/e2e.json, OUT/e2e.md (Markdown tables, also on
 # stdout) and OUT/e2e.svg (chart).
 #
-#   benches/e2e.sh [--quick] [--backends "embedded ceph"] [--out DIR] [--no-build]
+#   benches/e2e.sh [--quick] [--pgo] [--backends "embedded ceph"] [--out DIR] [--no-build]
+#
+# --pgo: plain and encrypting sealgate are the profile-guided build of
+# scripts/build-pgo.sh (target/pgo/sealgate; built first unless --no-build) instead of
+# `cargo build --release`'s; the report says which build it measured.
 #
 # Full run: ~17 min for both backends on an idle machine (much longer under load) after
 # the release build. --quick (the CI step): 64 MiB objects
@@ -35,10 +39,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-QUICK=0 BACKENDS="embedded ceph" OUT=target/e2e-bench BUILD=1
+QUICK=0 BACKENDS="embedded ceph" OUT=target/e2e-bench BUILD=1 PGO=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
+    --pgo) PGO=1; shift ;;
     --backends) BACKENDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
@@ -105,8 +110,17 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
   say "building release binaries (sealgate, e2e-load, embedded-backend)"
   cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend
+  if [ "$PGO" = 1 ]; then
+    say "building the profile-guided sealgate (scripts/build-pgo.sh)"
+    scripts/build-pgo.sh --out "$ROOT/target/pgo/sealgate"
+  fi
 fi
 SEALGATE=$TARGET_DIR/release/sealgate LOAD=$TARGET_DIR/release/examples/e2e-load
+SEALGATE_BUILD=release
+if [ "$PGO" = 1 ]; then
+  SEALGATE=$ROOT/target/pgo/sealgate SEALGATE_BUILD=profile-guided
+  [ -x "$SEALGATE" ] || { echo "$SEALGATE missing: run scripts/build-pgo.sh" >&2; exit 1; }
+fi
 EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
 command -v nginx >/dev/null || { echo "nginx missing: run scripts/install-bench-deps.sh" >&2; exit 1; }
 NGINX=$(command -v nginx)
@@ -424,5 +438,6 @@ for backend in $BACKENDS; do
 done
 
 say "report"
-python3 benches/e2e/report.py "$RESULTS" "$OUT" "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+python3 benches/e2e/report.py "$RESULTS" "$OUT" "$([ "$QUICK" = 1 ] && echo quick || echo full)" \
+  "$SEALGATE_BUILD"
 say "done"

@@ -9,15 +9,19 @@
 //!
 //! ```text
 //! e2e-load --endpoint http://127.0.0.1:8333 --access-key AK --secret-key SK --bucket b \
-//!     --op put|get|delete|mb|multipart|range --size 4096 --count 2000 --concurrency 16
-//!     [--prefix p] [--key k] [--object-size N] [--part-size N] [--max-secs S]
+//!     --op put|get|head|copy|delete|list|mb|multipart|range --size 4096 --count 2000
+//!     --concurrency 16 [--prefix p] [--key k] [--object-size N] [--part-size N]
+//!     [--max-secs S] [--ca-file PEM]
 //! ```
-//! - `put`/`get`/`delete`: objects `<prefix>-<i>` for i in 0..count; with `--key` every
-//!   request uses that one key (many transfers of one object, no disk growth).
+//! - `put`/`get`/`head`/`delete`: objects `<prefix>-<i>` for i in 0..count; with `--key`
+//!   every request uses that one key (many transfers of one object, no disk growth).
+//! - `copy`: CopyObject of `<prefix>-<i>` to `<prefix>-copy-<i>`.
+//! - `list`: `count` ListObjectsV2 requests for `<prefix>` (up to 1,000 keys each).
 //! - `multipart`: `count` objects of `size` bytes, each uploaded as `--part-size` parts
 //!   with `concurrency` parts in flight.
 //! - `range`: `count` GETs of `size` bytes at pseudo-random offsets of `--key`, an object
 //!   of `--object-size` bytes.
+//! - `--ca-file`: trust this PEM bundle for an `https://` endpoint.
 //! - `--max-secs`: stop after that long; requests still in flight are dropped (counted
 //!   in `aborted`, not as errors). For memory measurements under many long transfers.
 //!
@@ -37,6 +41,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -63,6 +68,7 @@ struct Args {
     object_size: u64,
     part_size: usize,
     max_secs: Option<f64>,
+    ca_file: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         object_size: 0,
         part_size: 8 << 20,
         max_secs: None,
+        ca_file: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -96,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = num(value()?)?.max(1),
             "--prefix" => a.prefix = value()?,
             "--key" => a.key = Some(value()?),
+            "--ca-file" => a.ca_file = Some(value()?),
             "--object-size" => a.object_size = num(value()?)? as u64,
             "--part-size" => a.part_size = num(value()?)?.max(1),
             "--max-secs" => {
@@ -154,7 +162,7 @@ impl Signer {
     }
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// What one request returned.
 struct Reply {
@@ -170,14 +178,14 @@ fn signed(
     method: &http::Method,
     url: &str,
     body: &Bytes,
-    range: Option<(u64, u64)>,
+    extra: Option<&(http::HeaderName, String)>,
 ) -> Result<http::Request<Full<Bytes>>, String> {
     let mut builder = http::Request::builder()
         .method(method.clone())
         .uri(url)
         .header(http::header::CONTENT_LENGTH, body.len());
-    if let Some((first, last)) = range {
-        builder = builder.header(http::header::RANGE, format!("bytes={first}-{last}"));
+    if let Some((name, value)) = extra {
+        builder = builder.header(name, value);
     }
     let mut req = builder
         .body(Full::new(body.clone()))
@@ -202,17 +210,17 @@ async fn request(
     method: http::Method,
     url: &str,
     body: Bytes,
-    range: Option<(u64, u64)>,
+    extra: Option<(http::HeaderName, String)>,
     keep_body: bool,
 ) -> Result<Reply, String> {
     let resp = match client
-        .request(signed(signer, &method, url, &body, range)?)
+        .request(signed(signer, &method, url, &body, extra.as_ref())?)
         .await
     {
         Ok(resp) => resp,
         Err(first) => {
             RETRIED.fetch_add(1, Ordering::Relaxed);
-            let again = signed(signer, &method, url, &body, range)?;
+            let again = signed(signer, &method, url, &body, extra.as_ref())?;
             client.request(again).await.map_err(|again| {
                 format!(
                     "{} (after a retry; the first attempt failed with {})",
@@ -378,27 +386,37 @@ async fn one(ctx: &Arc<Ctx>, i: usize) -> Result<u64, String> {
         Some(k) => k.clone(),
         None => format!("{}-{i}", a.prefix),
     };
-    let url = format!("{}/{key}", ctx.base);
-    let (method, body, range) = match a.op.as_str() {
+    let mut url = format!("{}/{key}", ctx.base);
+    let (method, body, extra) = match a.op.as_str() {
         "put" => (http::Method::PUT, ctx.payload.clone(), None),
         "get" => (http::Method::GET, Bytes::new(), None),
+        "head" => (http::Method::HEAD, Bytes::new(), None),
         "delete" => (http::Method::DELETE, Bytes::new(), None),
+        "copy" => {
+            url = format!("{}/{}-copy-{i}", ctx.base, a.prefix);
+            let source = format!("/{}/{key}", a.bucket);
+            let name = http::HeaderName::from_static("x-amz-copy-source");
+            (http::Method::PUT, Bytes::new(), Some((name, source)))
+        }
+        "list" => {
+            url = format!("{}?list-type=2&prefix={}", ctx.base, a.prefix);
+            (http::Method::GET, Bytes::new(), None)
+        }
         "range" => {
             // A fixed pseudo-random sequence: every target gets the same offsets.
             let span = a.object_size - a.size as u64 + 1;
             let first = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % span;
-            (
-                http::Method::GET,
-                Bytes::new(),
-                Some((first, first + a.size as u64 - 1)),
-            )
+            let last = first + a.size as u64 - 1;
+            let range = (http::header::RANGE, format!("bytes={first}-{last}"));
+            (http::Method::GET, Bytes::new(), Some(range))
         }
         "multipart" => return multipart(ctx, &key).await,
         other => return Err(format!("unknown --op {other}")),
     };
+    let ranged = a.op == "range";
     let sent = body.len() as u64;
-    let reply = request(&ctx.client, &ctx.signer, method, &url, body, range, false).await?;
-    if range.is_some() && reply.received != a.size as u64 {
+    let reply = request(&ctx.client, &ctx.signer, method, &url, body, extra, false).await?;
+    if ranged && reply.received != a.size as u64 {
         return Err(format!(
             "range GET returned {} bytes, not {}",
             reply.received, a.size
@@ -411,6 +429,16 @@ async fn run(args: Args) -> Result<(), String> {
     let mut connector = HttpConnector::new();
     // Without TCP_NODELAY small requests stall ~40 ms on Nagle + delayed ACK.
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let tls = sealgate::upstream::client::tls_client_config(
+        args.ca_file.as_deref().map(std::path::Path::new),
+    )
+    .map_err(|e| e.to_string())?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency * 2)
         .build(connector);

@@ -4,12 +4,14 @@
 # issue; a missed point is reported, never an error (numbers on a shared machine are
 # noisy, only failures of requests fail the benchmark, and those fail in e2e.sh).
 #
-#   python3 benches/e2e/report.py RESULTS.jsonl OUT_DIR quick|full
+#   python3 benches/e2e/report.py RESULTS.jsonl OUT_DIR quick|full [release|profile-guided]
 import json
 import sys
 from html import escape
 
 results_path, out_dir, run_kind = sys.argv[1], sys.argv[2], sys.argv[3]
+# Which build of sealgate ran: `cargo build --release`, or scripts/build-pgo.sh's.
+build = sys.argv[4] if len(sys.argv) > 4 else "release"
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 TARGETS = ["direct", "nginx", "plain", "encrypted"]
 COLORS = {"direct": "#7f7f7f", "nginx": "#2ca02c", "plain": "#1f77b4", "encrypted": "#d62728"}
@@ -52,6 +54,8 @@ def ratio(b, t, w, field, base="direct"):
     return mine[field] / ref[field]
 
 
+out(f"sealgate build: {'profile-guided (scripts/build-pgo.sh)' if build == 'profile-guided' else 'release (cargo build --release)'}")
+out()
 out(f"### Throughput, MiB/s ({run_kind} run; ×N = fraction of direct)")
 out()
 out("| backend | target | " + " | ".join(large) + " |")
@@ -234,7 +238,7 @@ print(text)
 with open(f"{out_dir}/e2e.md", "w") as f:
     f.write(text + "\n")
 with open(f"{out_dir}/e2e.json", "w") as f:
-    json.dump({"run": run_kind, "results": rows, "proxy_cost": cost, "checks": checks}, f, indent=1)
+    json.dump({"run": run_kind, "build": build, "results": rows, "proxy_cost": cost, "checks": checks}, f, indent=1)
 
 
 # --- the chart: one row of panels per backend (large MiB/s, 4 KiB req/s, 4 KiB p50 ms).
