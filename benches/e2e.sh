@@ -366,9 +366,7 @@ start_sealgate() {
   cfg=$dir/sealgate.toml
   {
     echo "[server]"; echo "listen = \"127.0.0.1:$port\""; echo "admin_listen = \"127.0.0.1:$admin\""
-    echo "[backend]"; echo "endpoint = \"$ep\""; echo "access_key = \"$ak\""; echo "secret_key = \"$sk\""
-    echo "[kms]"; echo "master_key_file = \"$dir/master.key\""
-    echo "[log]"; echo "level = \"warn\""
+    backend_toml "$ep" "$ak" "$sk" "$dir/master.key"
     # Plain mode must read back the plaintext objects it wrote.
     echo "[encryption.default]"; echo "encrypt = $encrypt"
     [ "$encrypt" = false ] && echo "allow_plaintext_reads = true"

@@ -33,22 +33,11 @@ ep=$(sed -n 's/^endpoint=//p' "$WORK/s3s-fs.out")
 ak=$(sed -n 's/^access_key=//p' "$WORK/s3s-fs.out")
 sk=$(sed -n 's/^secret_key=//p' "$WORK/s3s-fs.out")
 CAK=profileaccess CSK=profilesecretkey00000000000000000000000
-cat >"$WORK/sealgate.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-[backend]
-endpoint = "$ep"
-access_key = "$ak"
-secret_key = "$sk"
-[kms]
-master_key_file = "$WORK/master.key"
-[log]
-level = "warn"
-[[credentials]]
-access_key = "$CAK"
-secret_key = "$CSK"
-TOML
+{
+  printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$port" "$admin"
+  backend_toml "$ep" "$ak" "$sk" "$WORK/master.key"
+  printf '[[credentials]]\naccess_key = "%s"\nsecret_key = "%s"\n' "$CAK" "$CSK"
+} >"$WORK/sealgate.toml"
 env -i PATH="$PATH" HOME="$HOME" valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
   "$SEALGATE" --config "$WORK/sealgate.toml" >"$WORK/sealgate.log" 2>&1 &
 PID=$!

@@ -76,21 +76,17 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 read -r tls_port http_port admin <<<"$(free_ports 3)"
 CLIENT_AK=pgotrainingaccess CLIENT_SK=pgotrainingsecretkey0000000000000000000
-cat >"$WORK/sealgate.toml" <<EOF
+{
+  cat <<EOF
 [server]
 listen = "127.0.0.1:$tls_port"
 http_listen = "127.0.0.1:$http_port"
 admin_listen = "127.0.0.1:$admin"
 tls_cert = "$WORK/cert.pem"
 tls_key = "$WORK/key.pem"
-[backend]
-endpoint = "$ep"
-access_key = "$ak"
-secret_key = "$sk"
-[kms]
-master_key_file = "$WORK/master.key"
-[log]
-level = "warn"
+EOF
+  backend_toml "$ep" "$ak" "$sk" "$WORK/master.key"
+  cat <<EOF
 # The default policy (encrypting) for the secret-* buckets; plain-* pass through.
 [encryption.buckets.plain-https]
 encrypt = false
@@ -102,6 +98,7 @@ allow_plaintext_reads = true
 access_key = "$CLIENT_AK"
 secret_key = "$CLIENT_SK"
 EOF
+} >"$WORK/sealgate.toml"
 # A clean environment (every SEALGATE_* variable is configuration); the profile's path.
 env -i PATH="$PATH" HOME="$HOME" LLVM_PROFILE_FILE="$WORK/profiles/sealgate-%p.profraw" \
   "$ROOT/target/pgo-generate/release/sealgate" --config "$WORK/sealgate.toml" \
