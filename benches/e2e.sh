@@ -107,20 +107,22 @@ small_workloads() {
 }
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-if [ "$BUILD" = 1 ]; then
-  say "building release binaries (sealgate, e2e-load, embedded-backend)"
-  cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend
-  if [ "$PGO" = 1 ]; then
-    say "building the profile-guided sealgate (scripts/build-pgo.sh)"
-    scripts/build-pgo.sh --out "$ROOT/target/pgo/sealgate"
-  fi
-fi
-SEALGATE=$TARGET_DIR/release/sealgate LOAD=$TARGET_DIR/release/examples/e2e-load
-SEALGATE_BUILD=release
 if [ "$PGO" = 1 ]; then
   SEALGATE=$ROOT/target/pgo/sealgate SEALGATE_BUILD=profile-guided
+  if [ "$BUILD" = 1 ]; then
+    # It builds e2e-load and embedded-backend too.
+    say "building the profile-guided sealgate (scripts/build-pgo.sh)"
+    scripts/build-pgo.sh --out "$SEALGATE"
+  fi
   [ -x "$SEALGATE" ] || { echo "$SEALGATE missing: run scripts/build-pgo.sh" >&2; exit 1; }
+else
+  SEALGATE=$TARGET_DIR/release/sealgate SEALGATE_BUILD=release
+  if [ "$BUILD" = 1 ]; then
+    say "building release binaries (sealgate, e2e-load, embedded-backend)"
+    cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend
+  fi
 fi
+LOAD=$TARGET_DIR/release/examples/e2e-load
 EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
 command -v nginx >/dev/null || { echo "nginx missing: run scripts/install-bench-deps.sh" >&2; exit 1; }
 NGINX=$(command -v nginx)

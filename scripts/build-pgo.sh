@@ -116,16 +116,15 @@ load() {
     --concurrency "$conc" "$@" >/dev/null
 }
 MIB=1048576
+# 4 KiB objects written, read and deleted per concurrency.
+declare -A SMALL=([1]=300 [16]=2000 [64]=2000)
 for bucket in secret plain; do
   for endpoint in "https://127.0.0.1:$tls_port" "http://127.0.0.1:$http_port"; do
     b=$bucket-${endpoint%%:*}
     say "training: bucket $b"
     load "$endpoint" "$b" mb 0 1 1
-    for c in 1 16 64; do
-      n=$((c == 1 ? 300 : 2000))
-      load "$endpoint" "$b" put 4096 "$n" "$c" --prefix s$c
-      load "$endpoint" "$b" get 4096 "$n" "$c" --prefix s$c
-      load "$endpoint" "$b" head 4096 "$n" "$c" --prefix s$c
+    for c in "${!SMALL[@]}"; do
+      for op in put get head; do load "$endpoint" "$b" "$op" 4096 "${SMALL[$c]}" "$c" --prefix "s$c"; done
     done
     load "$endpoint" "$b" copy 4096 300 8 --prefix s1
     load "$endpoint" "$b" list 0 20 4 --prefix s1
@@ -133,7 +132,7 @@ for bucket in secret plain; do
     load "$endpoint" "$b" get $((64 * MIB)) 4 2 --prefix big
     load "$endpoint" "$b" range $MIB 32 8 --key big-0 --object-size $((64 * MIB))
     load "$endpoint" "$b" multipart $((64 * MIB)) 1 8 --prefix mp
-    for c in 1 16 64; do load "$endpoint" "$b" delete 0 $((c == 1 ? 300 : 2000)) 16 --prefix s$c; done
+    for c in "${!SMALL[@]}"; do load "$endpoint" "$b" delete 0 "${SMALL[$c]}" 16 --prefix "s$c"; done
     load "$endpoint" "$b" delete 0 300 16 --prefix s1-copy
     load "$endpoint" "$b" delete 0 4 2 --prefix big
   done
