@@ -1,8 +1,8 @@
 //! Micro benchmarks of the proxy's per-request and per-byte work outside AES-GCM
 //! (which `benches/crypto.rs` covers): SigV4 verification of one request (header and
 //! presigned), a bucket-key cache hit, aws-chunked decoding with and without chunk signatures, every flexible
-//! checksum (plus MD5 and the aws-lc-rs digests as a reference for the RustCrypto
-//! ones), and the ListObjects size rewrite in keys per second.
+//! checksum (plus MD5, and the aws-lc-rs and RustCrypto SHA digests side by side),
+//! and the ListObjects size rewrite in keys per second.
 //!
 //! `cargo bench --bench proxy -- --measurement-time 2 --warm-up-time 1`; results and
 //! what they mean: docs/PERFORMANCE.md.
@@ -275,13 +275,14 @@ fn checksums(c: &mut Criterion) {
     }
     // Content-MD5 and x-amz-content-sha256 are checked by the verifying body too.
     g.bench_function("MD5 (md-5)", |b| {
-        b.iter(|| {
-            let mut h = md5::Md5::new();
-            for piece in data.chunks(FRAME) {
-                h.update(piece);
-            }
-            h.finalize()
-        })
+        b.iter(|| rustcrypto_digest::<md5::Md5>(&data))
+    });
+    // Reference points: the pure-Rust SHA crates the payload digests moved off.
+    g.bench_function("SHA256 (sha2, RustCrypto)", |b| {
+        b.iter(|| rustcrypto_digest::<sha2::Sha256>(&data))
+    });
+    g.bench_function("SHA1 (sha1, RustCrypto)", |b| {
+        b.iter(|| rustcrypto_digest::<sha1::Sha1>(&data))
     });
     // Reference points: the aws-lc-rs digests on the same input.
     for (name, alg) in [
@@ -302,6 +303,15 @@ fn checksums(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// A RustCrypto digest of `data`, fed in wire-frame pieces like the proxy's hashers.
+fn rustcrypto_digest<D: md5::Digest>(data: &[u8]) -> impl AsRef<[u8]> {
+    let mut h = D::new();
+    for piece in data.chunks(FRAME) {
+        h.update(piece);
+    }
+    h.finalize()
 }
 
 /// A ListObjectsV2 page of `n` encrypted objects as RGW answers it.

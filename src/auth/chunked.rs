@@ -79,8 +79,8 @@ pub struct ChunkedDecoder {
     state: State,
     /// A partial header or trailer line carried across frames.
     line: Vec<u8>,
-    /// SHA-256 of the current chunk's data: aws-lc's (SHA-NI/AVX assembly), measurably
-    /// faster than the pure-Rust one on this path (docs/PERFORMANCE.md).
+    /// SHA-256 of the current chunk's data on aws-lc, for the same reason as the
+    /// flexible checksums' (`auth::checksum`): assembly with or without SHA-NI.
     chunk_hash: ChunkHash,
     chunk_signature: [u8; 32],
     trailer_bytes: usize,
