@@ -15,7 +15,7 @@
 #    here when missing) and builds sealgate with it (target/pgo-use).
 # Code no training request reaches is compiled as rarely used (smaller, not faster),
 # which is why the training covers both listeners and both bucket kinds.
-# ~10 min on 2 cores: two full release builds and about a minute of training.
+# ~9 min on 2 cores: two full release builds and about 30 s of training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -111,8 +111,8 @@ pub struct Checksummer {
 enum State {
     Crc(crc_fast::Digest),
     /// SHA-1 and SHA-256 on aws-lc: SHA-NI where the CPU has it (as fast as the
-    /// pure-Rust crates there, `checksum/1MiB` bench) and AVX assembly where it does
-    /// not, where the pure-Rust crates fall back to portable code.
+    /// pure-Rust crates there, `checksum/1MiB` bench), AVX assembly on CPUs without
+    /// it, where the pure-Rust crates fall back to portable code.
     Sha(digest::Context),
 }
 
