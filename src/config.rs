@@ -34,6 +34,10 @@ pub struct Config {
     pub uploads: UploadsConfig,
 }
 
+/// Upper bound of `server.worker_threads`: far above any useful count, low enough that a
+/// typo (an extra digit or two) is refused instead of spawning thousands of threads.
+pub const MAX_WORKER_THREADS: usize = 256;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -59,6 +63,10 @@ pub struct ServerConfig {
     /// `RequestTimeout`, a client that stops reading its response loses the connection.
     /// Waiting for the backend does not count (see `response_timeout_secs`).
     pub stall_timeout_secs: u64,
+    /// Threads that serve requests. Unset: one per CPU the process may use (affinity
+    /// and cgroup quota). One thread keeps a transfer's two connections on the same
+    /// thread, which costs less CPU per byte, but caps the proxy at one core.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -315,6 +323,7 @@ impl Default for ServerConfig {
             header_timeout_secs: 30,
             shutdown_grace_secs: 30,
             stall_timeout_secs: 60,
+            worker_threads: None,
         }
     }
 }
@@ -485,6 +494,14 @@ impl Config {
         }
         if s.header_timeout_secs == 0 {
             return Err(invalid("server.header_timeout_secs", "must be at least 1"));
+        }
+        if let Some(n) = s.worker_threads
+            && !(1..=MAX_WORKER_THREADS).contains(&n)
+        {
+            return Err(invalid(
+                "server.worker_threads",
+                format!("must be between 1 and {MAX_WORKER_THREADS}"),
+            ));
         }
         for (i, d) in s.virtual_host_domains.iter().enumerate() {
             if d.is_empty() || d.contains('/') || d.contains(':') {
@@ -881,6 +898,24 @@ mod tests {
         );
         let e = Config::load(None, env(&[("SEALGATE_SERVER__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(e.to_string().contains("no_such_key"), "{e}");
+    }
+
+    #[test]
+    fn worker_threads_is_unset_or_between_one_and_the_bound() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.worker_threads, None);
+        for ok in ["1", "2", "256"] {
+            let c = Config::load(None, env(&[("SEALGATE_SERVER__WORKER_THREADS", ok)])).unwrap();
+            assert_eq!(c.server.worker_threads, ok.parse().ok());
+        }
+        for bad in ["0", "257", "10000"] {
+            let e =
+                Config::load(None, env(&[("SEALGATE_SERVER__WORKER_THREADS", bad)])).unwrap_err();
+            assert!(
+                e.to_string().starts_with("server.worker_threads:"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub use server::{Endpoints, Running, StartError, start};
 pub async fn run(config: config::Config) -> Result<(), StartError> {
     let running = start(config).await?;
     println!("{}", banner::render(&running.endpoints));
+    tracing::info!(
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        "serving"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;

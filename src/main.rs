@@ -30,10 +30,11 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             init_tracing(&config);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = config.server.worker_threads {
+                builder.worker_threads(n);
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("sealgate: cannot start the runtime: {e}");

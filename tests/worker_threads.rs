@@ -1,0 +1,65 @@
+//! `server.worker_threads` reaches the real binary's runtime: started with 1 and with
+//! 3, the proxy reports that many worker threads in its "serving" log line.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The `worker_threads` field of the binary's "serving" line (JSON logs).
+fn reported_workers(setting: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .env(
+            "SEALGATE_SERVER__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env(
+            "SEALGATE_SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("SEALGATE_SERVER__WORKER_THREADS", setting)
+        .env("SEALGATE_EMBEDDED__DATA_DIR", dir.path().join("data"))
+        .env(
+            "SEALGATE_KMS__MASTER_KEY_FILE",
+            dir.path().join("master.key"),
+        )
+        .env("SEALGATE_LOG__FORMAT", "json")
+        .env("SEALGATE_LOG__LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sealgate starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("\"serving\"") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("a \"serving\" log line within 30 s");
+    let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    json["fields"]["worker_threads"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no worker_threads in {line}"))
+}
+
+#[test]
+fn the_setting_decides_the_runtime_worker_count() {
+    assert_eq!(reported_workers("1"), 1);
+    assert_eq!(reported_workers("3"), 3);
+}
