@@ -399,7 +399,14 @@ for backend in $BACKENDS; do
       else
         read -r port mon <<<"$(free_ports 2)"
         say "Ceph RGW on 127.0.0.1:$port"
-        PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"
+        if ! PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"; then
+          # Once more on fresh ports, as scripts/test.sh does: the failure above has
+          # printed why, and one failed start is not worth the whole benchmark.
+          scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1 || true
+          read -r port mon <<<"$(free_ports 2)"
+          say "Ceph RGW did not start; once more on 127.0.0.1:$port"
+          PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"
+        fi
       fi
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
