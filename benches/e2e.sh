@@ -397,16 +397,8 @@ for backend in $BACKENDS; do
         printf 'endpoint=%s\naccess_key=%s\nsecret_key=%s\n' "$SEALGATE_TEST_CEPH_ENDPOINT" \
           "$SEALGATE_TEST_CEPH_ACCESS_KEY" "$SEALGATE_TEST_CEPH_SECRET_KEY" >"$WORK/ceph.out"
       else
-        read -r port mon <<<"$(free_ports 2)"
-        say "Ceph RGW on 127.0.0.1:$port"
-        if ! PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"; then
-          # Once more on fresh ports, as scripts/test.sh does: the failure above has
-          # printed why, and one failed start is not worth the whole benchmark.
-          scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1 || true
-          read -r port mon <<<"$(free_ports 2)"
-          say "Ceph RGW did not start; once more on 127.0.0.1:$port"
-          PORT=$port MON_PORT=$mon scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out"
-        fi
+        say "starting Ceph RGW"
+        start_ceph "$WORK/ceph" "$WORK/ceph.out"
       fi
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;

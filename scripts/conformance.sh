@@ -47,11 +47,10 @@ trap 'exit 130' INT TERM
 
 if [ -z "${SEALGATE_CONFORMANCE_CEPH_DIR:-}" ]; then
   own_ceph="$OUT/ceph"
-  read -r port mon_port <<<"$(free_ports 2)"
-  say "starting Ceph RGW on 127.0.0.1:$port"
-  PORT=$port MON_PORT=$mon_port scripts/backends/ceph-rgw.sh start "$own_ceph" >"$OUT/ceph.out" 2>&1
+  say "starting Ceph RGW"
+  start_ceph "$own_ceph" "$OUT/ceph.out"
   SEALGATE_CONFORMANCE_CEPH_DIR=$own_ceph
-  SEALGATE_CONFORMANCE_CEPH_ENDPOINT=http://127.0.0.1:$port
+  SEALGATE_CONFORMANCE_CEPH_ENDPOINT=$(sed -n 's/^endpoint=//p' "$OUT/ceph.out")
 fi
 CEPH_ENDPOINT=${SEALGATE_CONFORMANCE_CEPH_ENDPOINT:?set with SEALGATE_CONFORMANCE_CEPH_DIR}
 export CEPH_CONF="$SEALGATE_CONFORMANCE_CEPH_DIR/ceph.conf"

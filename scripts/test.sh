@@ -46,14 +46,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-. scripts/backends/lib.sh   # free_ports
-read -r CEPH_PORT CEPH_MON_PORT MOTO_PORT <<<"$(free_ports 3)"
+. scripts/backends/lib.sh   # free_ports, start_ceph
+read -r MOTO_PORT <<<"$(free_ports 1)"
 
 # Backends start in the background while the tests compile (~12 s of Ceph start
 # against several minutes of build on 2 cores).
-say "starting Ceph RGW on 127.0.0.1:$CEPH_PORT and moto on 127.0.0.1:$MOTO_PORT"
-start_ceph() { PORT=$CEPH_PORT MON_PORT=$CEPH_MON_PORT scripts/backends/ceph-rgw.sh start "$WORK/ceph" >"$WORK/ceph.out" 2>&1; }
-start_ceph &
+say "starting Ceph RGW and moto (127.0.0.1:$MOTO_PORT)"
+start_ceph "$WORK/ceph" "$WORK/ceph.out" &
 ceph_pid=$!
 PORT=$MOTO_PORT scripts/backends/moto.sh start "$WORK/moto" >"$WORK/moto.out" 2>&1 &
 moto_pid=$!
@@ -64,18 +63,7 @@ build_ok=1
 cargo test --no-run "${cargo_args[@]}" || build_ok=0
 
 wait "$moto_pid" || { echo "moto did not start" >&2; exit 1; }
-if ! wait "$ceph_pid"; then
-  # A test backend that fails to start once is not worth the whole run (and the build
-  # before it): show why, then start it once more on fresh ports. A second failure ends
-  # the run, and cleanup prints that attempt's output and logs.
-  say "Ceph RGW did not start; its output:"
-  cat "$WORK/ceph.out" >&2
-  for log in "$WORK"/ceph/log/*.log; do [ -s "$log" ] && { echo "--- tail of $log"; tail -n 20 "$log"; } >&2; done
-  scripts/backends/ceph-rgw.sh stop "$WORK/ceph" >/dev/null 2>&1 || true
-  read -r CEPH_PORT CEPH_MON_PORT <<<"$(free_ports 2)"
-  say "starting Ceph RGW once more, on 127.0.0.1:$CEPH_PORT"
-  start_ceph || { echo "Ceph RGW did not start" >&2; exit 1; }
-fi
+wait "$ceph_pid" || { echo "Ceph RGW did not start" >&2; exit 1; }
 [ "$build_ok" = 1 ] || { echo "build failed" >&2; exit 1; }
 creds() { sed -n "s/^$2=//p" "$1"; }
 export SEALGATE_TEST_CEPH_ENDPOINT SEALGATE_TEST_CEPH_ACCESS_KEY SEALGATE_TEST_CEPH_SECRET_KEY
