@@ -144,21 +144,7 @@ impl FileSystem {
             return Ok(None);
         }
         let content = fs::read(&path).await?;
-
-        // Try to deserialize as ObjectAttributes first (new format)
-        if let Ok(attrs) = serde_json::from_slice::<ObjectAttributes>(&content) {
-            return Ok(Some(attrs));
-        }
-
-        // Fall back to old format (just user metadata)
-        if let Ok(user_metadata) = serde_json::from_slice::<dto::Metadata>(&content) {
-            return Ok(Some(ObjectAttributes {
-                user_metadata: Some(user_metadata),
-                ..Default::default()
-            }));
-        }
-
-        Ok(None)
+        Ok(parse_object_attributes(&content))
     }
 
     /// save object attributes to fs
@@ -193,6 +179,20 @@ impl FileSystem {
         let content = fs::read(&path).await?;
         let map = serde_json::from_slice(&content)?;
         Ok(Some(map))
+    }
+
+    /// Reads the object attributes and the internal info at these paths, from a
+    /// blocking-pool thread (GetObject's one round trip there); a missing file is `None`.
+    pub(crate) fn read_attributes_blocking(
+        attributes: &Path,
+        internal_info: &Path,
+    ) -> Result<(Option<ObjectAttributes>, Option<InternalInfo>)> {
+        let attrs = read_if_exists(attributes)?.and_then(|c| parse_object_attributes(&c));
+        let info = match read_if_exists(internal_info)? {
+            Some(c) => Some(serde_json::from_slice(&c)?),
+            None => None,
+        };
+        Ok((attrs, info))
     }
 
     pub(crate) async fn save_internal_info(&self, bucket: &str, key: &str, info: &InternalInfo) -> Result<()> {
@@ -312,5 +312,33 @@ impl Drop for FileWriter<'_> {
         if self.clean_tmp {
             let _ = std::fs::remove_file(&self.tmp_path);
         }
+    }
+}
+
+/// Object attributes from a metadata file, in the current format or the older one that
+/// held only the user metadata.
+fn parse_object_attributes(content: &[u8]) -> Option<ObjectAttributes> {
+    // Try to deserialize as ObjectAttributes first (new format)
+    if let Ok(attrs) = serde_json::from_slice::<ObjectAttributes>(content) {
+        return Some(attrs);
+    }
+
+    // Fall back to old format (just user metadata)
+    if let Ok(user_metadata) = serde_json::from_slice::<dto::Metadata>(content) {
+        return Some(ObjectAttributes {
+            user_metadata: Some(user_metadata),
+            ..Default::default()
+        });
+    }
+
+    None
+}
+
+/// The file's contents, or `None` when it does not exist.
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(content) => Ok(Some(content)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }

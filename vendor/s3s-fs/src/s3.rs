@@ -324,41 +324,29 @@ impl S3 for FileSystem {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let object_path = self.get_object_path(&input.bucket, &input.key)?;
+        let attributes_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
+        let info_path = self.get_internal_info_path(&input.bucket, &input.key)?;
 
-        let mut file = fs::File::open(&object_path).await.map_err(|e| s3_error!(e, NoSuchKey))?;
-
-        let file_metadata = try_!(file.metadata().await);
-        let last_modified = Timestamp::from(try_!(file_metadata.modified()));
-        let file_len = file_metadata.len();
-
-        let (content_length, content_range) = match input.range {
-            None => (file_len, None),
-            Some(range) => {
-                let file_range = range.check(file_len)?;
-                let content_length = file_range.end - file_range.start;
-                let content_range = fmt_content_range(file_range.start, file_range.end - 1, file_len);
-                (content_length, Some(content_range))
-            }
-        };
-        let content_length_usize = try_!(usize::try_from(content_length));
+        // Everything before the body's second chunk in one trip through the blocking
+        // pool: open, size, seek, attributes, internal info and the first chunk were
+        // five or six trips, each a hand-over between threads.
+        let range = input.range;
+        let opened = tokio::task::spawn_blocking(move || open_for_get(&object_path, range, &attributes_path, &info_path));
+        let OpenedForGet {
+            file,
+            file_len,
+            last_modified,
+            content_length,
+            content_range,
+            first_chunk,
+            attributes: obj_attrs,
+            info,
+        } = try_!(opened.await)?;
         let content_length_i64 = try_!(i64::try_from(content_length));
 
-        match input.range {
-            Some(Range::Int { first, .. }) => {
-                try_!(file.seek(io::SeekFrom::Start(first)).await);
-            }
-            Some(Range::Suffix { length }) => {
-                let neg_offset = length.numeric_cast::<i64>().neg();
-                try_!(file.seek(io::SeekFrom::End(neg_offset)).await);
-            }
-            None => {}
-        }
-
-        let body = bytes_stream(ReaderStream::with_capacity(file, read_size(content_length_usize)), content_length_usize);
-
-        let obj_attrs = self.load_object_attributes(&input.bucket, &input.key, None).await?;
-
-        let info = self.load_internal_info(&input.bucket, &input.key).await?;
+        let rest = try_!(usize::try_from(content_length - first_chunk.len() as u64));
+        let first = futures::stream::iter((!first_chunk.is_empty()).then_some(Ok::<_, io::Error>(first_chunk)));
+        let body = futures::StreamExt::chain(first, bytes_stream(ReaderStream::with_capacity(fs::File::from_std(file), read_size(rest)), rest));
 
         let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
             Some(e_tag) => e_tag,
@@ -377,7 +365,7 @@ impl S3 for FileSystem {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(content_length_i64),
             content_range,
-            last_modified: Some(last_modified),
+            last_modified: Some(Timestamp::from(last_modified)),
             metadata: obj_attrs.as_ref().and_then(|a| a.user_metadata.clone()),
             content_encoding: obj_attrs.as_ref().and_then(|a| a.content_encoding.clone()),
             content_type: obj_attrs.as_ref().and_then(|a| a.content_type.clone()),
@@ -421,13 +409,17 @@ impl S3 for FileSystem {
             return Err(s3_error!(NoSuchKey));
         }
 
-        let file_metadata = try_!(fs::metadata(path).await);
+        // Size, attributes and internal info in one trip through the blocking pool.
+        let attributes_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
+        let info_path = self.get_internal_info_path(&input.bucket, &input.key)?;
+        let read = tokio::task::spawn_blocking(move || {
+            let file_metadata = std::fs::metadata(path)?;
+            let attributes = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
+            Ok::<_, crate::error::Error>((file_metadata, attributes))
+        });
+        let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
         let last_modified = Timestamp::from(try_!(file_metadata.modified()));
         let file_len = file_metadata.len();
-
-        let obj_attrs = self.load_object_attributes(&input.bucket, &input.key, None).await?;
-
-        let info = self.load_internal_info(&input.bucket, &input.key).await?;
 
         let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
             Some(e_tag) => e_tag,
@@ -1345,4 +1337,73 @@ impl FileSystem {
 /// through tokio's blocking pool, so 4 KiB reads cost more than the copying.
 fn read_size(content_length: usize) -> usize {
     content_length.clamp(1, 256 << 10)
+}
+
+/// What GetObject learns before its body's second chunk; see [`open_for_get`].
+struct OpenedForGet {
+    /// Positioned after the first chunk.
+    file: std::fs::File,
+    file_len: u64,
+    last_modified: SystemTime,
+    content_length: u64,
+    content_range: Option<String>,
+    first_chunk: bytes::Bytes,
+    attributes: Option<crate::fs::ObjectAttributes>,
+    info: Option<InternalInfo>,
+}
+
+/// Opens an object for GetObject on a blocking-pool thread: the file, its size and
+/// modification time, the requested range (seeked to), up to [`read_size`] bytes of
+/// the body, and the object's attributes and internal info.
+fn open_for_get(
+    object_path: &Path,
+    range: Option<Range>,
+    attributes_path: &Path,
+    info_path: &Path,
+) -> S3Result<OpenedForGet> {
+    use std::io::{Read, Seek};
+
+    let mut file = std::fs::File::open(object_path).map_err(|e| s3_error!(e, NoSuchKey))?;
+    let file_metadata = try_!(file.metadata());
+    let last_modified = try_!(file_metadata.modified());
+    let file_len = file_metadata.len();
+
+    let (content_length, content_range) = match range {
+        None => (file_len, None),
+        Some(range) => {
+            let file_range = range.check(file_len)?;
+            let content_length = file_range.end - file_range.start;
+            let content_range = fmt_content_range(file_range.start, file_range.end - 1, file_len);
+            (content_length, Some(content_range))
+        }
+    };
+    match range {
+        Some(Range::Int { first, .. }) => {
+            try_!(file.seek(io::SeekFrom::Start(first)));
+        }
+        Some(Range::Suffix { length }) => {
+            let neg_offset = length.numeric_cast::<i64>().neg();
+            try_!(file.seek(io::SeekFrom::End(neg_offset)));
+        }
+        None => {}
+    }
+
+    let content_length_usize = try_!(usize::try_from(content_length));
+    let first_len = content_length_usize.min(read_size(content_length_usize));
+    let mut first_chunk = Vec::with_capacity(first_len);
+    // A file cut short since its size was read gives a short chunk, and the body ends
+    // early, as a stream over the file would.
+    try_!((&mut file).take(first_len as u64).read_to_end(&mut first_chunk));
+
+    let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
+    Ok(OpenedForGet {
+        file,
+        file_len,
+        last_modified,
+        content_length,
+        content_range,
+        first_chunk: first_chunk.into(),
+        attributes,
+        info,
+    })
 }
