@@ -262,9 +262,48 @@ impl FileSystem {
 
     /// Write to the filesystem atomically.
     /// This is done by first writing to a temporary location and then moving the file.
-    pub(crate) async fn prepare_file_write<'a>(&self, path: &'a Path) -> Result<FileWriter<'a>> {
+    fn next_tmp_path(&self) -> Result<PathBuf> {
         let tmp_name = format!(".tmp.{}.internal.part", self.tmp_file_counter.fetch_add(1, Ordering::SeqCst));
-        let tmp_path = self.resolve_abs_path(tmp_name)?;
+        self.resolve_abs_path(tmp_name)
+    }
+
+    /// Puts a written object in place with its attributes and internal info, in one trip
+    /// through the blocking pool (it was ten: each JSON file's create, write and rename,
+    /// and the object's rename, were trips of their own). The JSON files are written beside
+    /// their places and renamed into them, then the object's file is renamed into its
+    /// place. Until then the object's earlier version is untouched, so a PUT refused after
+    /// its body was read (a digest mismatch) leaves it as it was.
+    pub(crate) async fn commit_object(
+        &self,
+        mut object: FileWriter<'_>,
+        bucket: &str,
+        key: &str,
+        attrs: &ObjectAttributes,
+        info: &InternalInfo,
+    ) -> Result<()> {
+        let files = [
+            (self.next_tmp_path()?, self.get_metadata_path(bucket, key, None)?, serde_json::to_vec(attrs)?),
+            (self.next_tmp_path()?, self.get_internal_info_path(bucket, key)?, serde_json::to_vec(info)?),
+        ];
+        let object_tmp = object.tmp_path.clone();
+        let object_dest = object.dest_path.to_owned();
+        let job = tokio::task::spawn_blocking(move || -> Result<()> {
+            for (tmp, dest, content) in &files {
+                write_then_rename(tmp, dest, content)?;
+            }
+            if let Some(dir) = object_dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&object_tmp, &object_dest)?;
+            Ok(())
+        });
+        job.await??;
+        object.clean_tmp = false;
+        Ok(())
+    }
+
+    pub(crate) async fn prepare_file_write<'a>(&self, path: &'a Path) -> Result<FileWriter<'a>> {
+        let tmp_path = self.next_tmp_path()?;
         let file = File::create(&tmp_path).await?;
         let writer = BufWriter::new(file);
         Ok(FileWriter {
@@ -341,4 +380,18 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `content` to `tmp`, then renames it to `dest`; `tmp` is removed if either fails.
+fn write_then_rename(tmp: &Path, dest: &Path, content: &[u8]) -> Result<()> {
+    let written = std::fs::write(tmp, content).and_then(|()| {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(tmp, dest)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    Ok(written?)
 }

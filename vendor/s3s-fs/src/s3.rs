@@ -747,7 +747,8 @@ impl S3 for FileSystem {
         });
 
         let size = copy_bytes(stream, file_writer.writer()).await?;
-        file_writer.done().await?;
+        // The file goes into its place in `commit_object` below, after the digests
+        // are checked.
 
         let md5_sum = hex(md5_hash.finalize());
 
@@ -818,12 +819,11 @@ impl S3 for FileSystem {
             website_redirect_location,
         };
         obj_attrs.set_expires_timestamp(expires);
-        self.save_object_attributes(&bucket, &key, &obj_attrs, None).await?;
 
         let mut info: InternalInfo = default();
         crate::checksum::save_e_tag(&mut info, &md5_sum);
         crate::checksum::modify_internal_info(&mut info, &checksum);
-        self.save_internal_info(&bucket, &key, &info).await?;
+        self.commit_object(file_writer, &bucket, &key, &obj_attrs, &info).await?;
 
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(md5_sum)),

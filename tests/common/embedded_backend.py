@@ -1,0 +1,131 @@
+# Driven by tests/embedded_backend.rs: the embedded backend on its own, with boto3.
+# Since GetObject, HeadObject and PutObject do their file work in one trip through
+# the blocking pool (vendor/README.md), this checks what that work must still give:
+# whole and ranged reads of small, empty and multi-chunk objects (the first chunk is
+# read with the open, the rest streamed), user metadata and content headers, a missing
+# key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5, which must
+# leave the object it would have replaced exactly as it was.
+#
+# usage: embedded_backend.py BUCKET       prints "ok" and the number of checks
+import base64
+import hashlib
+import os
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+KIB = 1024
+checks = 0
+
+
+def client():
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["SG_ENDPOINT"],
+        aws_access_key_id=os.environ["SG_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["SG_SECRET_KEY"],
+        region_name="us-east-1",
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1, "mode": "standard"},
+        ),
+    )
+
+
+def check(cond, msg):
+    global checks
+    if not cond:
+        sys.exit(f"FAIL: {msg}")
+    checks += 1
+
+
+def error_code(fn):
+    try:
+        fn()
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None, None
+
+
+s3 = client()
+bucket = sys.argv[1]
+s3.create_bucket(Bucket=bucket)
+
+
+def get(key, **kw):
+    r = s3.get_object(Bucket=bucket, Key=key, **kw)
+    return r, r["Body"].read()
+
+
+def put_and_read(key, data, **kw):
+    s3.put_object(Bucket=bucket, Key=key, Body=data, **kw)
+    r, body = get(key)
+    check(body == data, f"{key}: body of {len(data)} bytes read back differently ({len(body)} bytes)")
+    check(r["ContentLength"] == len(data), f"{key}: Content-Length {r['ContentLength']}")
+    check(r["ETag"] == f'"{hashlib.md5(data).hexdigest()}"', f"{key}: ETag {r['ETag']}")
+    return r
+
+
+# Small object with user metadata and content headers: GET and HEAD return them.
+small = os.urandom(4 * KIB)
+r = put_and_read("small", small, Metadata={"colour": "blue", "n": "7"},
+                 ContentType="text/plain", CacheControl="no-cache")
+check(r["Metadata"] == {"colour": "blue", "n": "7"}, f"GET metadata {r['Metadata']}")
+check(r["ContentType"] == "text/plain", f"GET content type {r['ContentType']}")
+check(r.get("CacheControl") == "no-cache", f"GET cache control {r.get('CacheControl')}")
+h = s3.head_object(Bucket=bucket, Key="small")
+check(h["ContentLength"] == len(small), f"HEAD length {h['ContentLength']}")
+check(h["Metadata"] == {"colour": "blue", "n": "7"}, f"HEAD metadata {h['Metadata']}")
+check(h["ETag"] == f'"{hashlib.md5(small).hexdigest()}"', f"HEAD ETag {h['ETag']}")
+
+# Empty object; an object of several 256 KiB read chunks; a nested key.
+put_and_read("empty", b"")
+big = os.urandom(700 * KIB + 5)
+put_and_read("big", big)
+put_and_read("dir/sub/nested", os.urandom(10))
+
+# Ranges, across the first chunk's end (256 KiB) and the file's end.
+n = len(big)
+for header, want in [
+    ("bytes=0-0", big[0:1]),
+    ("bytes=1000-300000", big[1000:300001]),
+    ("bytes=262143-262145", big[262143:262146]),
+    ("bytes=500000-", big[500000:]),
+    ("bytes=-5000", big[-5000:]),
+    (f"bytes={n - 1}-{n + 100}", big[n - 1:]),
+]:
+    r, body = get("big", Range=header)
+    check(body == want, f"range {header}: {len(body)} bytes, wanted {len(want)}")
+    check(r["ContentLength"] == len(want), f"range {header}: Content-Length {r['ContentLength']}")
+    check(r["ContentRange"].endswith(f"/{n}"), f"range {header}: Content-Range {r['ContentRange']}")
+code, status = error_code(lambda: get("big", Range=f"bytes={n}-"))
+check((code, status) == ("InvalidRange", 416), f"range past the end: {code} {status}")
+
+# A missing key, on GET and HEAD.
+code, status = error_code(lambda: get("no-such-key"))
+check((code, status) == ("NoSuchKey", 404), f"missing key GET: {code} {status}")
+code, status = error_code(lambda: s3.head_object(Bucket=bucket, Key="no-such-key"))
+check(status == 404, f"missing key HEAD: {status}")
+
+# Overwrite, then a PUT whose Content-MD5 is not its body's: refused, and the object it
+# would have replaced keeps its body, ETag and metadata.
+second = os.urandom(6 * KIB)
+put_and_read("small", second, Metadata={"colour": "green"})
+wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+code, status = error_code(lambda: s3.put_object(
+    Bucket=bucket, Key="small", Body=os.urandom(5 * KIB), ContentMD5=wrong_md5,
+    Metadata={"colour": "red"}))
+check((code, status) == ("BadDigest", 400), f"wrong Content-MD5: {code} {status}")
+r, body = get("small")
+check(body == second, "the refused PUT replaced the object's body")
+check(r["ETag"] == f'"{hashlib.md5(second).hexdigest()}"', f"ETag after the refused PUT: {r['ETag']}")
+check(r["Metadata"] == {"colour": "green"}, f"metadata after the refused PUT: {r['Metadata']}")
+
+# The listing holds exactly the objects written: no temporary files in the bucket.
+keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+check(keys == ["big", "dir/sub/nested", "empty", "small"], f"listing {keys}")
+
+print(f"ok {checks}")
