@@ -3,8 +3,8 @@
 # the blocking pool (vendor/README.md), this checks what that work must still give:
 # whole and ranged reads of small, empty and multi-chunk objects (the first chunk is
 # read with the open, the rest streamed), user metadata and content headers, a missing
-# key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5, which must
-# leave the object it would have replaced exactly as it was.
+# key, nested keys and directories, an overwrite, and a PUT refused for a wrong
+# Content-MD5, which must leave the object it would have replaced exactly as it was.
 #
 # usage: embedded_backend.py BUCKET       prints "ok" and the number of checks
 import base64
@@ -127,5 +127,19 @@ check(r["Metadata"] == {"colour": "green"}, f"metadata after the refused PUT: {r
 # The listing holds exactly the objects written: no temporary files in the bucket.
 keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 check(keys == ["big", "dir/sub/nested", "empty", "small"], f"listing {keys}")
+
+# A key ending in `/` is a directory object: empty. A directory made by a nested key is
+# no object, nor is a file asked for under its key with a `/` added.
+s3.put_object(Bucket=bucket, Key="folder/", Body=b"")
+r, body = get("folder/")
+check(body == b"" and r["ContentLength"] == 0, f"directory object: {len(body)} bytes")
+check(r["ETag"] == f'"{hashlib.md5(b"").hexdigest()}"', f"directory object ETag {r['ETag']}")
+h = s3.head_object(Bucket=bucket, Key="folder/")
+check(h["ContentLength"] == 0, f"directory object HEAD length {h['ContentLength']}")
+for key in ["dir/sub", "big/"]:
+    code, status = error_code(lambda: get(key))
+    check((code, status) == ("NoSuchKey", 404), f"GET {key}: {code} {status}")
+    code, status = error_code(lambda: s3.head_object(Bucket=bucket, Key=key))
+    check(status == 404, f"HEAD {key}: {status}")
 
 print(f"ok {checks}")

@@ -331,7 +331,10 @@ impl S3 for FileSystem {
         // pool: open, size, seek, attributes, internal info and the first chunk were
         // five or six trips, each a hand-over between threads.
         let range = input.range;
-        let opened = tokio::task::spawn_blocking(move || open_for_get(&object_path, range, &attributes_path, &info_path));
+        let directory_object = input.key.ends_with('/');
+        let opened = tokio::task::spawn_blocking(move || {
+            open_for_get(&object_path, directory_object, range, &attributes_path, &info_path)
+        });
         let OpenedForGet {
             file,
             file_len,
@@ -350,6 +353,7 @@ impl S3 for FileSystem {
 
         let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
             Some(e_tag) => e_tag,
+            None if directory_object => hex(Md5::new().finalize()),
             None => self.get_md5_sum(&input.bucket, &input.key).await?,
         };
 
@@ -419,10 +423,18 @@ impl S3 for FileSystem {
         });
         let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
         let last_modified = Timestamp::from(try_!(file_metadata.modified()));
-        let file_len = file_metadata.len();
+        // As in GetObject: a directory is an empty object under a key ending in `/`,
+        // and the only object there.
+        let directory_object = input.key.ends_with('/');
+        let file_len = match (file_metadata.is_dir(), directory_object) {
+            (false, false) => file_metadata.len(),
+            (true, true) => 0,
+            _ => return Err(s3_error!(NoSuchKey)),
+        };
 
         let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
             Some(e_tag) => e_tag,
+            None if directory_object => hex(Md5::new().finalize()),
             None => self.get_md5_sum(&input.bucket, &input.key).await?,
         };
 
@@ -1357,6 +1369,7 @@ struct OpenedForGet {
 /// the body, and the object's attributes and internal info.
 fn open_for_get(
     object_path: &Path,
+    directory_object: bool,
     range: Option<Range>,
     attributes_path: &Path,
     info_path: &Path,
@@ -1366,7 +1379,13 @@ fn open_for_get(
     let mut file = std::fs::File::open(object_path).map_err(|e| s3_error!(e, NoSuchKey))?;
     let file_metadata = try_!(file.metadata());
     let last_modified = try_!(file_metadata.modified());
-    let file_len = file_metadata.len();
+    // A directory is an empty object under a key ending in `/` (PutObject makes one
+    // so) and no object under any other key; a file is none under a key ending in `/`.
+    let file_len = match (file_metadata.is_dir(), directory_object) {
+        (false, false) => file_metadata.len(),
+        (true, true) => 0,
+        _ => return Err(s3_error!(NoSuchKey)),
+    };
 
     let (content_length, content_range) = match range {
         None => (file_len, None),
