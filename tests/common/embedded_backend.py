@@ -12,42 +12,25 @@ import hashlib
 import os
 import sys
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+# run_python writes the shared client and step checks beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boto3_client import client  # noqa: E402
+import s3check  # noqa: E402
 
 KIB = 1024
 checks = 0
 
 
-def client():
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ["SG_ENDPOINT"],
-        aws_access_key_id=os.environ["SG_ACCESS_KEY"],
-        aws_secret_access_key=os.environ["SG_SECRET_KEY"],
-        region_name="us-east-1",
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
-        ),
-    )
-
-
 def check(cond, msg):
     global checks
-    if not cond:
-        sys.exit(f"FAIL: {msg}")
+    s3check.check(cond, msg)
     checks += 1
 
 
-def error_code(fn):
-    try:
-        fn()
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None, None
+def expect_error(step, fn, code, status):
+    global checks
+    s3check.expect_error(step, fn, code, status)
+    checks += 1
 
 
 s3 = client()
@@ -101,24 +84,21 @@ for header, want in [
     check(body == want, f"range {header}: {len(body)} bytes, wanted {len(want)}")
     check(r["ContentLength"] == len(want), f"range {header}: Content-Length {r['ContentLength']}")
     check(r["ContentRange"].endswith(f"/{n}"), f"range {header}: Content-Range {r['ContentRange']}")
-code, status = error_code(lambda: get("big", Range=f"bytes={n}-"))
-check((code, status) == ("InvalidRange", 416), f"range past the end: {code} {status}")
+expect_error("range past the end", lambda: get("big", Range=f"bytes={n}-"), "InvalidRange", 416)
 
 # A missing key, on GET and HEAD.
-code, status = error_code(lambda: get("no-such-key"))
-check((code, status) == ("NoSuchKey", 404), f"missing key GET: {code} {status}")
-code, status = error_code(lambda: s3.head_object(Bucket=bucket, Key="no-such-key"))
-check(status == 404, f"missing key HEAD: {status}")
+expect_error("missing key GET", lambda: get("no-such-key"), "NoSuchKey", 404)
+# A HEAD answer has no body, so botocore names the error by its status.
+expect_error("missing key HEAD", lambda: s3.head_object(Bucket=bucket, Key="no-such-key"), "404", 404)
 
 # Overwrite, then a PUT whose Content-MD5 is not its body's: refused, and the object it
 # would have replaced keeps its body, ETag and metadata.
 second = os.urandom(6 * KIB)
 put_and_read("small", second, Metadata={"colour": "green"})
 wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
-code, status = error_code(lambda: s3.put_object(
+expect_error("wrong Content-MD5", lambda: s3.put_object(
     Bucket=bucket, Key="small", Body=os.urandom(5 * KIB), ContentMD5=wrong_md5,
-    Metadata={"colour": "red"}))
-check((code, status) == ("BadDigest", 400), f"wrong Content-MD5: {code} {status}")
+    Metadata={"colour": "red"}), "BadDigest", 400)
 r, body = get("small")
 check(body == second, "the refused PUT replaced the object's body")
 check(r["ETag"] == f'"{hashlib.md5(second).hexdigest()}"', f"ETag after the refused PUT: {r['ETag']}")
@@ -137,9 +117,7 @@ check(r["ETag"] == f'"{hashlib.md5(b"").hexdigest()}"', f"directory object ETag 
 h = s3.head_object(Bucket=bucket, Key="folder/")
 check(h["ContentLength"] == 0, f"directory object HEAD length {h['ContentLength']}")
 for key in ["dir/sub", "big/"]:
-    code, status = error_code(lambda: get(key))
-    check((code, status) == ("NoSuchKey", 404), f"GET {key}: {code} {status}")
-    code, status = error_code(lambda: s3.head_object(Bucket=bucket, Key=key))
-    check(status == 404, f"HEAD {key}: {status}")
+    expect_error(f"GET {key}", lambda: get(key), "NoSuchKey", 404)
+    expect_error(f"HEAD {key}", lambda: s3.head_object(Bucket=bucket, Key=key), "404", 404)
 
 print(f"ok {checks}")

@@ -423,14 +423,8 @@ impl S3 for FileSystem {
         });
         let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
         let last_modified = Timestamp::from(try_!(file_metadata.modified()));
-        // As in GetObject: a directory is an empty object under a key ending in `/`,
-        // and the only object there.
         let directory_object = input.key.ends_with('/');
-        let file_len = match (file_metadata.is_dir(), directory_object) {
-            (false, false) => file_metadata.len(),
-            (true, true) => 0,
-            _ => return Err(s3_error!(NoSuchKey)),
-        };
+        let file_len = object_len(&file_metadata, directory_object)?;
 
         let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
             Some(e_tag) => e_tag,
@@ -1351,6 +1345,17 @@ fn read_size(content_length: usize) -> usize {
     content_length.clamp(1, 256 << 10)
 }
 
+/// The size of the object at a path, for GetObject and HeadObject. A directory is an
+/// empty object under a key ending in `/` (PutObject makes one so) and no object under
+/// any other key; a file is none under a key ending in `/`.
+fn object_len(metadata: &std::fs::Metadata, directory_object: bool) -> S3Result<u64> {
+    match (metadata.is_dir(), directory_object) {
+        (false, false) => Ok(metadata.len()),
+        (true, true) => Ok(0),
+        _ => Err(s3_error!(NoSuchKey)),
+    }
+}
+
 /// What GetObject learns before its body's second chunk; see [`open_for_get`].
 struct OpenedForGet {
     /// Positioned after the first chunk.
@@ -1379,13 +1384,7 @@ fn open_for_get(
     let mut file = std::fs::File::open(object_path).map_err(|e| s3_error!(e, NoSuchKey))?;
     let file_metadata = try_!(file.metadata());
     let last_modified = try_!(file_metadata.modified());
-    // A directory is an empty object under a key ending in `/` (PutObject makes one
-    // so) and no object under any other key; a file is none under a key ending in `/`.
-    let file_len = match (file_metadata.is_dir(), directory_object) {
-        (false, false) => file_metadata.len(),
-        (true, true) => 0,
-        _ => return Err(s3_error!(NoSuchKey)),
-    };
+    let file_len = object_len(&file_metadata, directory_object)?;
 
     let (content_length, content_range) = match range {
         None => (file_len, None),
