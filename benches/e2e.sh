@@ -6,6 +6,10 @@
 #              upstream pool; scripts/install-bench-deps.sh installs it);
 #   plain      sealgate in front of it, encryption off (verify, re-sign, stream);
 #   encrypted  sealgate in front of it, encrypting (the default policy);
+#   bare       (full runs, 4 KiB requests only) sealgate's stack alone: the same tokio
+#              runtime, hyper server settings and backend pool, streaming requests
+#              unchanged like nginx (benches/e2e/bare_proxy.rs), so the report can split
+#              sealgate's CPU per request into the stack's and its own S3 work's;
 # and two backends:
 #   embedded   the embedded backend standalone (s3s-fs as a library, the S3 server
 #              sealgate starts when no backend is configured; examples/embedded-backend,
@@ -15,7 +19,7 @@
 # Workloads (benches/e2e/load.rs, SigV4, TCP_NODELAY, keep-alive): 64 MiB and 1 GiB
 # PUT and GET at concurrency 1 and 8, a multipart upload of 1 GiB in 8 MiB parts,
 # ranged 1 MiB GETs in a large object, 4 KiB PUT and GET at concurrency 16 and 64.
-# All four targets of a backend run at once; the workloads go in rounds that visit every
+# All targets of a backend run at once; the workloads go in rounds that visit every
 # target in turn, starting at a different one each round (the large set: 3 rounds in the
 # full run, 1 in the quick one; the 4 KiB set: 5), and the report takes each target's
 # median round, so background load on the shared machine hits all alike.
@@ -113,17 +117,20 @@ if [ "$PGO" = 1 ]; then
     # It builds e2e-load and embedded-backend too.
     say "building the profile-guided sealgate (scripts/build-pgo.sh)"
     scripts/build-pgo.sh --out "$SEALGATE"
+    cargo build --release --quiet --example bare-proxy
   fi
   [ -x "$SEALGATE" ] || { echo "$SEALGATE missing: run scripts/build-pgo.sh" >&2; exit 1; }
 else
   SEALGATE=$TARGET_DIR/release/sealgate SEALGATE_BUILD=release
   if [ "$BUILD" = 1 ]; then
     say "building release binaries (sealgate, e2e-load, embedded-backend)"
-    cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend
+    cargo build --release --quiet --bin sealgate --example e2e-load --example embedded-backend \
+      --example bare-proxy
   fi
 fi
 LOAD=$TARGET_DIR/release/examples/e2e-load
 EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
+BARE=$TARGET_DIR/release/examples/bare-proxy
 command -v nginx >/dev/null || { echo "nginx missing: run scripts/install-bench-deps.sh" >&2; exit 1; }
 NGINX=$(command -v nginx)
 
@@ -224,6 +231,9 @@ run_load() {
 # are measured (none for direct). All four are up at once, so the 4 KiB rounds can
 # alternate between them.
 TARGETS=(direct nginx plain encrypted)
+# The 4 KiB rounds visit these; the clean-up too.
+SMALL_TARGETS=("${TARGETS[@]}")
+[ "$QUICK" = 0 ] && SMALL_TARGETS=(direct nginx bare plain encrypted)
 declare -A T_EP T_AK T_SK T_BUCKET T_PID
 
 # use_target TARGET: point COMMON and MEASURE at TARGET.
@@ -267,10 +277,10 @@ run_set() {
 # small_rounds BACKEND: the 4 KiB set ROUNDS times over all targets, round r starting
 # at target r, so no target always runs first or last.
 small_rounds() {
-  local backend=$1 r i n=${#TARGETS[@]}
+  local backend=$1 r i n=${#SMALL_TARGETS[@]}
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
-      run_set "$backend" "${TARGETS[$(((r + i) % n))]}" "$(small_workloads "${SMALL_COUNT[$backend]}")"
+      run_set "$backend" "${SMALL_TARGETS[$(((r + i) % n))]}" "$(small_workloads "${SMALL_COUNT[$backend]}")"
     done
   done
 }
@@ -291,7 +301,7 @@ large_rounds() {
 # clean_buckets BACKEND: delete what the sets left behind (the buckets themselves are tiny).
 clean_buckets() {
   local t spec count prefix
-  for t in "${TARGETS[@]}"; do
+  for t in "${SMALL_TARGETS[@]}"; do
     use_target "$t"
     for spec in "${SMALL_COUNT[$1]} small" "4 obj" "16 c8" "8 g" "1 mp"; do
       read -r count prefix <<<"$spec"
@@ -360,6 +370,19 @@ EOF
   add_target nginx "http://127.0.0.1:$port" "$3" "$4" "$pid"
 }
 
+# start_bare BACKEND ENDPOINT AK SK: the bare target (clients sign with the backend's keys,
+# as for nginx).
+start_bare() {
+  local port dir=$WORK/bare-$1
+  read -r port <<<"$(free_ports 1)"
+  mkdir -p "$dir"
+  "$BARE" "127.0.0.1:$port" "$2" >"$dir/bare.log" 2>&1 &
+  local pid=$!
+  PROXY_PIDS+=("$pid")
+  wait_until 15 http_up "http://127.0.0.1:$port/" || { cat "$dir/bare.log" >&2; exit 1; }
+  add_target bare "http://127.0.0.1:$port" "$3" "$4" "$pid"
+}
+
 # start_sealgate BACKEND TARGET ENCRYPT ENDPOINT AK SK: a sealgate target.
 start_sealgate() {
   local backend=$1 target=$2 encrypt=$3 ep=$4 ak=$5 sk=$6 port admin cfg dir=$WORK/sealgate-$1-$2
@@ -409,6 +432,7 @@ for backend in $BACKENDS; do
   sk=$(sed -n 's/^secret_key=//p' "$out")
   add_target direct "$ep" "$ak" "$sk" ""
   start_nginx "$backend" "${ep##*:}" "$ak" "$sk"
+  [[ " ${SMALL_TARGETS[*]} " == *" bare "* ]] && start_bare "$backend" "$ep" "$ak" "$sk"
   start_sealgate "$backend" plain false "$ep" "$ak" "$sk"
   start_sealgate "$backend" encrypted true "$ep" "$ak" "$sk"
   # A fresh Ceph RGW creates its data pool on the first object written, which held the

@@ -13,8 +13,11 @@ results_path, out_dir, run_kind = sys.argv[1], sys.argv[2], sys.argv[3]
 # Which build of sealgate ran: `cargo build --release`, or scripts/build-pgo.sh's.
 build = sys.argv[4] if len(sys.argv) > 4 else "release"
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
-TARGETS = ["direct", "nginx", "plain", "encrypted"]
-COLORS = {"direct": "#7f7f7f", "nginx": "#2ca02c", "plain": "#1f77b4", "encrypted": "#d62728"}
+# bare: sealgate's stack (runtime, HTTP server settings, backend pool) streaming and
+# nothing else (benches/e2e/bare_proxy.rs); full runs measure it on 4 KiB requests.
+ALL_TARGETS = ["direct", "nginx", "bare", "plain", "encrypted"]
+COLORS = {"direct": "#7f7f7f", "nginx": "#2ca02c", "bare": "#9467bd", "plain": "#1f77b4",
+          "encrypted": "#d62728"}
 GIB = 1024**3
 
 # Workloads run in several rounds (benches/e2e.sh; the large ones once in a quick run):
@@ -31,6 +34,8 @@ def median_run(runs):
 
 
 by = {k: median_run(v) for k, v in groups.items()}
+TARGETS = [t for t in ALL_TARGETS if any(r["target"] == t for r in rows)]
+PROXIES = [t for t in TARGETS if t != "direct"]
 backends = list(dict.fromkeys(r["backend"] for r in rows))
 workloads = list(dict.fromkeys(r["workload"] for r in rows if not r["workload"].startswith("mem-")))
 large = [w for w in workloads if "4KiB" not in w]
@@ -62,6 +67,8 @@ out("| backend | target | " + " | ".join(large) + " |")
 out("|---|---|" + "---|" * len(large))
 for b in backends:
     for t in TARGETS:
+        if not any(res(b, t, w) for w in large):
+            continue
         cells = []
         for w in large:
             r = res(b, t, w)
@@ -86,7 +93,7 @@ out()
 rounds = max((len(v) for k, v in groups.items() if "4KiB" in k[2]), default=1)
 out("### 4 KiB requests: req/s (p50 / p99 ms); ×N = req/s as a fraction of nginx")
 out()
-out(f"Each cell is the median of {rounds} rounds; every round visits all four targets "
+out(f"Each cell is the median of {rounds} rounds; every round visits every target "
     "in turn, so the machine's background load falls on all of them alike.")
 out()
 out("| backend | target | " + " | ".join(small) + " |")
@@ -101,7 +108,7 @@ for b in backends:
                 continue
             cell = f"{r['rps']:.0f} ({r['p50_ms']:.2f} / {r['p99_ms']:.2f})"
             q = ratio(b, t, w, "rps", "nginx")
-            if t in ("plain", "encrypted") and q is not None:
+            if t not in ("direct", "nginx") and q is not None:
                 cell += f" ×{q:.2f}"
             cells.append(cell)
         out(f"| {b} | {t} | " + " | ".join(cells) + " |")
@@ -121,7 +128,7 @@ def one_at_a_time(w):
 
 
 for b in backends:
-    for t in ("nginx", "plain", "encrypted"):
+    for t in PROXIES:
         cpu = gib = 0.0
         req_cpu = {False: 0.0, True: 0.0}
         reqs = {False: 0.0, True: 0.0}
@@ -158,6 +165,40 @@ out("CPU covers every process of the proxy (nginx: master and workers) while the
     "CPU per 4 KiB request is over the workloads with 16 and 64 in flight; one at a time, "
     "every request also pays for waking the proxy's threads.")
 out()
+
+# Where sealgate's CPU per 4 KiB request goes, when the run measured its bare stack: the
+# stack against nginx (bare - nginx), sealgate's own S3 work on top of the stack (plain -
+# bare: SigV4 verification, re-signing, routing, the request gate, metrics) and what
+# encrypting adds (encrypted - plain).
+split = {}
+for b in backends:
+    c = {t: cost.get(f"{b}/{t}", {}) for t in ("nginx", "bare", "plain", "encrypted")}
+    if not c["bare"]:
+        continue
+    split[b] = {}
+    for load, field in (("loaded", "cpu_us_per_small_request"),
+                        ("one_at_a_time", "cpu_us_per_small_request_c1")):
+        v = {t: c[t].get(field) for t in c}
+        if None in v.values():
+            continue
+        split[b][load] = {"stack_over_nginx": v["bare"] - v["nginx"],
+                          "s3_work": v["plain"] - v["bare"],
+                          "encryption": v["encrypted"] - v["plain"]}
+if split:
+    out("### Where sealgate's CPU per 4 KiB request goes (µs)")
+    out()
+    out("| backend | requests | stack over nginx (bare - nginx) | S3 work (plain - bare) "
+        "| encryption (encrypted - plain) |")
+    out("|---|---|---|---|---|")
+    for b, loads in split.items():
+        for load, v in loads.items():
+            out(f"| {b} | {load.replace('_', ' ')} | {v['stack_over_nginx']:+.0f} | "
+                f"{v['s3_work']:+.0f} | {v['encryption']:+.0f} |")
+    out()
+    out("bare is sealgate's stack alone (tokio, hyper with sealgate's server settings, its "
+        "backend connection pool) streaming requests unchanged, as nginx does "
+        "(benches/e2e/bare_proxy.rs); loaded is 16 and 64 in flight.")
+    out()
 
 mem_rows = [r for r in rows if r["workload"].startswith("mem-")]
 if mem_rows:
@@ -284,7 +325,8 @@ print(text)
 with open(f"{out_dir}/e2e.md", "w") as f:
     f.write(text + "\n")
 with open(f"{out_dir}/e2e.json", "w") as f:
-    json.dump({"run": run_kind, "build": build, "results": rows, "proxy_cost": cost, "checks": checks}, f, indent=1)
+    json.dump({"run": run_kind, "build": build, "results": rows, "proxy_cost": cost,
+               "cpu_split_us_per_small_request": split, "checks": checks}, f, indent=1)
 
 
 # --- the chart: one row of panels per backend (large MiB/s, 4 KiB req/s, 4 KiB p50 ms).
