@@ -27,6 +27,7 @@ pub mod config;
 pub mod crypto;
 pub mod embedded;
 pub mod kms;
+pub mod logging;
 pub mod metrics;
 pub mod rekey;
 pub mod s3;
@@ -36,37 +37,71 @@ pub mod upstream;
 
 pub use server::{Endpoints, Running, StartError, start};
 
+use std::io::Write;
+
 /// Starts the proxy, prints the banner, serves until SIGTERM or Ctrl-C, then drains.
 pub async fn run(config: config::Config) -> Result<(), StartError> {
+    // Listening before the banner: a SIGTERM sent as soon as the proxy says it is ready
+    // must drain it, not kill it with the signal's default action.
+    let stop = ShutdownSignals::listen();
     let running = start(config).await?;
-    println!("{}", banner::render(&running.endpoints));
+    // A closed stdout (a supervisor that never reads it) must not stop the proxy, as
+    // `println!` would by panicking.
+    if writeln!(std::io::stdout(), "{}", banner::render(&running.endpoints)).is_err() {
+        tracing::warn!("stdout is closed: the start-up banner was not printed");
+    }
     tracing::info!(
         worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
         "serving"
     );
-    shutdown_signal().await;
+    stop.recv().await;
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment [`ShutdownSignals::listen`] runs.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn listen() -> ShutdownSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        ShutdownSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
-    };
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    fn listen() -> ShutdownSignals {
+        ShutdownSignals {}
+    }
+
+    /// Until the first of the signals.
+    #[cfg(unix)]
+    async fn recv(self) {
+        async fn next(signal: Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = next(self.term) => {},
+            _ = next(self.interrupt) => {},
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

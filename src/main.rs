@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sealgate::cli::{Cli, Command};
-use sealgate::config::{Config, LogFormat};
+use sealgate::config::Config;
+use sealgate::logging;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,15 +22,15 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Rewrap(args) => {
-            init_tracing(&config);
+            let _log = logging::init(&config.log);
             sealgate::cli::rewrap::main(config, args)
         }
         Command::Migrate(args) => {
-            init_tracing(&config);
+            let _log = logging::init(&config.log);
             sealgate::cli::migrate::main(config, args)
         }
         Command::Serve => {
-            init_tracing(&config);
+            let _log = logging::init(&config.log);
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = config.server.worker_threads {
                 builder.worker_threads(n);
@@ -50,16 +51,5 @@ fn main() -> ExitCode {
             }
         }
         tool => sealgate::cli::run_tool(tool, config),
-    }
-}
-
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub metadata_cache_entries: IntGaugeVec,
     /// `sealgate_metadata_cache_bytes{cache}`: bytes those entries are charged.
     pub metadata_cache_bytes: IntGaugeVec,
+    /// `sealgate_log_lines_dropped_total`: brought up to [`crate::logging::dropped_lines`]
+    /// at every scrape.
+    log_lines_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -135,6 +138,11 @@ impl Metrics {
             &["cache"],
         )
         .expect("static metric definition");
+        let log_lines_dropped = IntCounter::new(
+            "sealgate_log_lines_dropped_total",
+            "Log lines dropped because stderr's reader fell 16,384 lines behind",
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),
@@ -149,6 +157,7 @@ impl Metrics {
             Box::new(copies.clone()),
             Box::new(metadata_cache_entries.clone()),
             Box::new(metadata_cache_bytes.clone()),
+            Box::new(log_lines_dropped.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -177,11 +186,13 @@ impl Metrics {
             copies,
             metadata_cache_entries,
             metadata_cache_bytes,
+            log_lines_dropped,
         }
     }
 
     /// The Prometheus text exposition of every registered metric.
     pub fn render(&self) -> String {
+        catch_up(&self.log_lines_dropped, crate::logging::dropped_lines());
         let mut buf = Vec::new();
         let families = self.registry.gather();
         if TextEncoder::new().encode(&families, &mut buf).is_err() {
@@ -194,5 +205,31 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// Raises `counter` to `total`, a count kept outside the registry (it never falls).
+fn catch_up(counter: &IntCounter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_drops_are_exposed_and_follow_the_writer_count() {
+        let m = Metrics::new();
+        assert!(m.render().contains("sealgate_log_lines_dropped_total 0"));
+        catch_up(&m.log_lines_dropped, 7);
+        catch_up(&m.log_lines_dropped, 7);
+        assert_eq!(m.log_lines_dropped.get(), 7);
+        catch_up(&m.log_lines_dropped, 3);
+        assert_eq!(m.log_lines_dropped.get(), 7, "a counter never goes down");
+        catch_up(&m.log_lines_dropped, 12);
+        assert!(m.render().contains("sealgate_log_lines_dropped_total 12"));
     }
 }
