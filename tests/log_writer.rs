@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 /// Far more request lines than a pipe buffer (64 KiB) holds: a proxy writing its log
@@ -138,6 +138,18 @@ fn stop(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("sealgate exits")
 }
 
+/// SIGTERM, a clean exit, and everything the proxy logged.
+fn stop_reading_log(child: &mut Child, stderr: ChildStderr) -> String {
+    let exit = stop(child);
+    let mut log = String::new();
+    BufReader::new(stderr).read_to_string(&mut log).unwrap();
+    assert!(
+        exit.success(),
+        "clean exit on SIGTERM: {exit:?}, log: {log}"
+    );
+    log
+}
+
 #[test]
 fn text_lines_into_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,13 +158,7 @@ fn text_lines_into_a_pipe_carry_no_colour_codes() {
     let stderr = child.stderr.take().unwrap();
     let (status, _) = exchange(&mut connect(&s3), "/bucket/key");
     assert_eq!(status, 403);
-    let exit = stop(&mut child);
-    let mut log = String::new();
-    BufReader::new(stderr).read_to_string(&mut log).unwrap();
-    assert!(
-        exit.success(),
-        "clean exit on SIGTERM: {exit:?}, log: {log}"
-    );
+    let log = stop_reading_log(&mut child, stderr);
     assert!(log.contains(" request "), "the request line: {log}");
     assert!(!log.contains('\x1b'), "no escape codes: {log:?}");
 }
@@ -183,12 +189,6 @@ fn a_closed_stdout_does_not_stop_the_proxy() {
     let (status, _) = exchange(&mut conn, "/bucket/key");
     assert_eq!(status, 403);
     let stderr = child.stderr.take().unwrap();
-    let exit = stop(&mut child);
-    let mut log = String::new();
-    BufReader::new(stderr).read_to_string(&mut log).unwrap();
-    assert!(
-        exit.success(),
-        "clean exit on SIGTERM: {exit:?}, log: {log}"
-    );
+    let log = stop_reading_log(&mut child, stderr);
     assert!(log.contains("stdout is closed"), "{log}");
 }

@@ -10,24 +10,14 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use http::{HeaderMap, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sealgate::body::{self, BoxBody};
+use sealgate::s3::handlers::passthrough::HOP_BY_HOP;
 use sealgate::upstream::client::{HttpClient, build_client};
 use tokio::net::TcpListener;
-
-/// Hop-by-hop headers, which a proxy does not forward (RFC 9110, 7.6.1).
-const HOP_BY_HOP: &[header::HeaderName] = &[
-    header::CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 fn forwardable(from: &HeaderMap) -> HeaderMap {
     let mut to = HeaderMap::with_capacity(from.len());

@@ -15,8 +15,9 @@ use crate::upstream::{
     BackendIdentity, UpstreamError, expect, sign::canonical_query, sign::parse_query,
 };
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
-const NOT_FORWARDED: &[HeaderName] = &[
+/// Hop-by-hop headers (RFC 9110 §7.6.1), besides `keep-alive` and those `Connection`
+/// names.
+pub const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -24,10 +25,10 @@ const NOT_FORWARDED: &[HeaderName] = &[
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
-    header::HOST,
-    header::EXPECT,
-    header::CONTENT_LENGTH,
 ];
+
+/// Headers the proxy sets itself on a backend request.
+const SET_BY_PROXY: [HeaderName; 3] = [header::HOST, header::EXPECT, header::CONTENT_LENGTH];
 
 /// Forwards the request as it is and relays the answer.
 pub async fn passthrough(
@@ -141,7 +142,8 @@ pub fn copy_forwardable(from: &HeaderMap, to: &mut HeaderMap) {
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
     for (name, value) in from {
-        if NOT_FORWARDED.contains(name)
+        if HOP_BY_HOP.contains(name)
+            || SET_BY_PROXY.contains(name)
             || name.as_str() == "keep-alive"
             || named_by_connection.iter().any(|n| n == name.as_str())
         {
