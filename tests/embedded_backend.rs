@@ -4,7 +4,10 @@
 //! key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5 that must
 //! leave the object it would have replaced as it was. Through the proxy these are
 //! masked (it checks digests itself and aborts the backend's upload), so they are
-//! checked here, against the backend the proxy starts when none is configured.
+//! checked here, against the backend the proxy starts when none is configured. And
+//! multipart uploads (`tests/common/embedded_multipart.py`): a part list S3 refuses is
+//! refused without harm to the upload, gaps in part numbers are allowed, the ETag is
+//! S3's, and nothing of a replaced object carries over.
 
 mod common;
 
@@ -12,9 +15,11 @@ use common::{ClientEnv, Target, unique_bucket};
 use sealgate::embedded::EmbeddedBackend;
 
 const SCRIPT: &str = include_str!("common/embedded_backend.py");
+const MULTIPART_SCRIPT: &str = include_str!("common/embedded_multipart.py");
 
-#[test]
-fn reads_writes_and_refused_writes_of_the_embedded_backend() {
+/// Runs `script` with boto3 against a fresh embedded backend; the number of checks it
+/// reports.
+fn run_against_embedded(name: &str, script: &str) -> u32 {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = runtime
@@ -28,16 +33,22 @@ fn reads_writes_and_refused_writes_of_the_embedded_backend() {
         client_env: Vec::new(),
         sse_kms: false,
     });
-    let out = env.run_python(
-        "embedded_backend.py",
-        SCRIPT,
-        &[&unique_bucket("embedded-backend")],
-    );
-    let checks: u32 = out
-        .trim()
+    let out = env.run_python(name, script, &[&unique_bucket("embedded-backend")]);
+    runtime.block_on(backend.stop());
+    out.trim()
         .strip_prefix("ok ")
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected output: {out}"));
+        .unwrap_or_else(|| panic!("unexpected output: {out}"))
+}
+
+#[test]
+fn reads_writes_and_refused_writes_of_the_embedded_backend() {
+    let checks = run_against_embedded("embedded_backend.py", SCRIPT);
     assert!(checks >= 40, "only {checks} checks ran");
-    runtime.block_on(backend.stop());
+}
+
+#[test]
+fn multipart_uploads_of_the_embedded_backend() {
+    let checks = run_against_embedded("embedded_multipart.py", MULTIPART_SCRIPT);
+    assert!(checks >= 20, "only {checks} checks ran");
 }

@@ -10,9 +10,16 @@ def fail(msg):
     sys.exit(f"FAIL: {msg}")
 
 
+# Checks passed so far (expect_error counts as one): scripts report it, and their Rust
+# side asserts enough of them ran.
+passed = 0
+
+
 def check(cond, msg):
+    global passed
     if not cond:
         fail(msg)
+    passed += 1
 
 
 def expect_error(step, fn, code, status):

@@ -105,6 +105,13 @@ impl FileSystem {
         self.resolve_abs_path(format!(".upload_id-{upload_id}.part-{part_number}"))
     }
 
+    /// Where UploadPart keeps a part's MD5 (hex), so that CompleteMultipartUpload need
+    /// not read the part again for its ETag. Not `.part-…`: ListParts takes every such
+    /// name for a part; abort removes it with the upload's other files.
+    pub(crate) fn resolve_upload_part_md5_path(&self, upload_id: Uuid, part_number: PartNumber) -> Result<PathBuf> {
+        self.resolve_abs_path(format!(".upload_id-{upload_id}.md5-{part_number}"))
+    }
+
     /// resolve object path under the virtual root
     pub(crate) fn get_object_path(&self, bucket: &str, key: &str) -> Result<PathBuf> {
         let dir = Path::new(&bucket);
@@ -252,6 +259,28 @@ impl FileSystem {
         Ok(ak.as_deref() == cred.map(|c| c.access_key.as_str()))
     }
 
+    pub(crate) fn upload_exists(&self, upload_id: &Uuid) -> Result<bool> {
+        Ok(self.get_upload_info_path(upload_id)?.exists())
+    }
+
+    /// Removes every file an upload left in the root (its parts and their kept MD5s),
+    /// in one trip through the blocking pool.
+    pub(crate) async fn remove_upload_files(&self, upload_id: &Uuid) -> Result<()> {
+        let root = self.root.clone();
+        let prefix = format!(".upload_id-{upload_id}.");
+        let job = tokio::task::spawn_blocking(move || -> Result<()> {
+            for entry in std::fs::read_dir(&root)? {
+                let entry = entry?;
+                let ours = entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix));
+                if ours && entry.file_type()?.is_file() {
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+            Ok(())
+        });
+        job.await?
+    }
+
     pub(crate) async fn delete_upload_id(&self, upload_id: &Uuid) -> Result<()> {
         let upload_info_path = self.get_upload_info_path(upload_id)?;
         if upload_info_path.exists() {
@@ -302,6 +331,34 @@ impl FileSystem {
         Ok(())
     }
 
+    /// The files `parts`, one after another, in a new temporary file for `dest`, in one
+    /// trip through the blocking pool; `std::io::copy` lets the kernel copy file to file
+    /// (`copy_file_range`) where it can, so the bytes do not pass through this process.
+    pub(crate) async fn concat_files<'a>(&self, parts: Vec<PathBuf>, dest: &'a Path) -> Result<FileWriter<'a>> {
+        let tmp_path = self.next_tmp_path()?;
+        let tmp = tmp_path.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
+            let mut out = std::fs::File::create(&tmp)?;
+            for part in &parts {
+                std::io::copy(&mut std::fs::File::open(part)?, &mut out)?;
+            }
+            Ok(out)
+        });
+        let file = match job.await? {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp_path);
+                return Err(e);
+            }
+        };
+        Ok(FileWriter {
+            tmp_path,
+            dest_path: dest,
+            writer: BufWriter::new(File::from_std(file)),
+            clean_tmp: true,
+        })
+    }
+
     pub(crate) async fn prepare_file_write<'a>(&self, path: &'a Path) -> Result<FileWriter<'a>> {
         let tmp_path = self.next_tmp_path()?;
         let file = File::create(&tmp_path).await?;
@@ -323,10 +380,6 @@ pub(crate) struct FileWriter<'a> {
 }
 
 impl<'a> FileWriter<'a> {
-    pub(crate) fn tmp_path(&self) -> &Path {
-        &self.tmp_path
-    }
-
     pub(crate) fn dest_path(&self) -> &'a Path {
         self.dest_path
     }

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tokio::fs;
-use tokio::io::AsyncReadExt;
 use tokio::io::AsyncSeekExt;
-use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use futures::TryStreamExt;
@@ -897,9 +895,7 @@ impl S3 for FileSystem {
         let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
 
         let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
-        if self.verify_upload_id(req.credentials.as_ref(), &upload_id).await?.not() {
-            return Err(s3_error!(AccessDenied));
-        }
+        self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         let file_path = self.resolve_upload_part_path(upload_id, part_number)?;
 
@@ -908,9 +904,8 @@ impl S3 for FileSystem {
 
         let mut file_writer = self.prepare_file_write(&file_path).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
-        file_writer.done().await?;
-
         let md5_sum = hex(md5_hash.finalize());
+        self.put_part_in_place(file_writer, upload_id, part_number, &md5_sum).await?;
 
         debug!(path = %file_path.display(), ?size, %md5_sum, "write file");
 
@@ -927,9 +922,7 @@ impl S3 for FileSystem {
 
         let upload_id = Uuid::parse_str(&input.upload_id).map_err(|_| s3_error!(InvalidRequest))?;
         let part_number = input.part_number;
-        if self.verify_upload_id(req.credentials.as_ref(), &upload_id).await?.not() {
-            return Err(s3_error!(AccessDenied));
-        }
+        self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         let (src_bucket, src_key) = match input.copy_source {
             CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => return Err(s3_error!(NotImplemented)),
@@ -978,9 +971,8 @@ impl S3 for FileSystem {
 
         let mut file_writer = self.prepare_file_write(&dst_path).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
-        file_writer.done().await?;
-
         let md5_sum = hex(md5_hash.finalize());
+        self.put_part_in_place(file_writer, upload_id, part_number, &md5_sum).await?;
 
         debug!(path = %dst_path.display(), ?size, %md5_sum, "write file");
 
@@ -1001,6 +993,9 @@ impl S3 for FileSystem {
             bucket, key, upload_id, ..
         } = req.input;
 
+        let upload_uuid = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(NoSuchUpload))?;
+        self.check_upload(req.credentials.as_ref(), &upload_uuid).await?;
+
         let mut parts: Vec<Part> = Vec::new();
         let mut iter = try_!(fs::read_dir(&self.root).await);
 
@@ -1017,7 +1012,7 @@ impl S3 for FileSystem {
 
             let Some(part_segment) = name.strip_prefix(&prefix) else { continue };
             let Some(part_number) = part_segment.strip_prefix(".part-") else { continue };
-            let part_number = part_number.parse::<i32>().unwrap();
+            let Ok(part_number) = part_number.parse::<i32>() else { continue };
 
             let file_meta = try_!(entry.metadata().await);
             let last_modified = Timestamp::from(try_!(file_meta.modified()));
@@ -1031,6 +1026,7 @@ impl S3 for FileSystem {
             };
             parts.push(part);
         }
+        parts.sort_by_key(|p| p.part_number);
 
         let output = ListPartsOutput {
             bucket: Some(bucket),
@@ -1065,9 +1061,7 @@ impl S3 for FileSystem {
         }
 
         let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
-        if self.verify_upload_id(req.credentials.as_ref(), &upload_id).await?.not() {
-            return Err(s3_error!(AccessDenied));
-        }
+        self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         // Check conditional headers before modifying any state
         let object_path = self.get_object_path(&bucket, &key)?;
@@ -1100,69 +1094,52 @@ impl S3 for FileSystem {
             }
         }
 
-        self.delete_upload_id(&upload_id).await?;
-
-        if let Ok(Some(attrs)) = self.load_object_attributes(&bucket, &key, Some(upload_id)).await {
-            self.save_object_attributes(&bucket, &key, &attrs, None).await?;
-            let _ = self.delete_metadata(&bucket, &key, Some(upload_id));
-        }
-
-        let mut file_writer = self.prepare_file_write(&object_path).await?;
-
-        let mut cnt: i32 = 0;
-        let total_parts_cnt = i32::try_from(parts_count).expect("total number of parts must be <= 10000.");
-
-        let mut part_md5_hashes: Vec<[u8; 16]> = Vec::new();
-        let mut buf = vec![0u8; 65536];
-
+        // Everything is checked before anything changes: a refused list leaves the
+        // upload as it was, for the client to complete correctly.
+        let mut listed = Vec::with_capacity(parts_count);
         for part in multipart_upload.parts.into_iter().flatten() {
-            let part_number = part
+            let number = part
                 .part_number
                 .ok_or_else(|| s3_error!(InvalidRequest, "missing part number"))?;
-            cnt += 1;
-            if part_number != cnt {
-                return Err(s3_error!(InvalidRequest, "invalid part order"));
-            }
-
-            let part_path = self.resolve_upload_part_path(upload_id, part_number)?;
-
-            let mut reader = try_!(fs::File::open(&part_path).await);
-            let mut part_md5 = Md5::new();
-            let mut size: u64 = 0;
-            loop {
-                let nread = try_!(reader.read(&mut buf).await);
-                if nread == 0 {
-                    break;
-                }
-                part_md5.update(&buf[..nread]);
-                try_!(file_writer.writer().write_all(&buf[..nread]).await);
-                size += nread as u64;
-            }
-            try_!(file_writer.writer().flush().await);
-            part_md5_hashes.push(part_md5.finalize());
-
-            if part_number != total_parts_cnt && size < 5 * 1024 * 1024 {
-                return Err(s3_error!(EntityTooSmall));
-            }
-
-            debug!(from = %part_path.display(), tmp = %file_writer.tmp_path().display(), to = %file_writer.dest_path().display(), ?size, "write file");
-            try_!(fs::remove_file(&part_path).await);
+            let part_path = self.resolve_upload_part_path(upload_id, number)?;
+            let md5_path = self.resolve_upload_part_md5_path(upload_id, number)?;
+            let e_tag = part.e_tag.as_ref().map(|t| t.value().to_ascii_lowercase());
+            listed.push(ListedPart {
+                number,
+                e_tag,
+                part_path,
+                md5_path,
+            });
         }
-        file_writer.done().await?;
+        let part_paths = listed.iter().map(|p| p.part_path.clone()).collect();
+        let md5s = match tokio::task::spawn_blocking(move || check_listed_parts(&listed)).await {
+            Ok(checked) => checked?,
+            Err(e) => return Err(s3_error!(e, InternalError)),
+        };
 
-        // Compute multipart ETag: MD5 of concatenated part MD5 hashes, suffixed with part count
+        // The object: the parts concatenated, with the upload's attributes and the
+        // multipart ETag (MD5 of the parts' MD5s, suffixed with their count), put in
+        // place in one step. Nothing of an earlier object at this key carries over.
+        let object = self.concat_files(part_paths, &object_path).await?;
         let mut etag_hash = Md5::new();
-        for hash in &part_md5_hashes {
-            etag_hash.update(hash);
+        for md5 in &md5s {
+            etag_hash.update(md5);
         }
-        let e_tag = format!("{}-{}", hex(etag_hash.finalize()), part_md5_hashes.len());
-
+        let e_tag = format!("{}-{}", hex(etag_hash.finalize()), md5s.len());
         debug!(?e_tag, path = %object_path.display(), "multipart etag");
+        let attrs = match self.load_object_attributes(&bucket, &key, Some(upload_id)).await {
+            Ok(Some(attrs)) => attrs,
+            _ => crate::fs::ObjectAttributes::default(),
+        };
+        let mut info = InternalInfo::default();
+        crate::checksum::save_e_tag(&mut info, &e_tag);
+        self.commit_object(object, &bucket, &key, &attrs, &info).await?;
 
-        {
-            let mut info = self.load_internal_info(&bucket, &key).await?.unwrap_or_default();
-            crate::checksum::save_e_tag(&mut info, &e_tag);
-            self.save_internal_info(&bucket, &key, &info).await?;
+        // The upload is done: its id, attributes and files go, parts not listed too.
+        self.delete_upload_id(&upload_id).await?;
+        let _ = self.delete_metadata(&bucket, &key, Some(upload_id));
+        if let Err(e) = self.remove_upload_files(&upload_id).await {
+            debug!(%upload_id, error = ?e, "leftover part files of a completed upload");
         }
 
         let output = CompleteMultipartUploadOutput {
@@ -1193,27 +1170,11 @@ impl S3 for FileSystem {
         } = req.input;
 
         let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
-        if self.verify_upload_id(req.credentials.as_ref(), &upload_id).await?.not() {
-            return Err(s3_error!(AccessDenied));
-        }
+        self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         let _ = self.delete_metadata(&bucket, &key, Some(upload_id));
 
-        let prefix = format!(".upload_id-{upload_id}");
-        let mut iter = try_!(fs::read_dir(&self.root).await);
-        while let Some(entry) = try_!(iter.next_entry().await) {
-            let file_type = try_!(entry.file_type().await);
-            if file_type.is_file().not() {
-                continue;
-            }
-
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str() else { continue };
-
-            if name.starts_with(&prefix) {
-                try_!(fs::remove_file(entry.path()).await);
-            }
-        }
+        self.remove_upload_files(&upload_id).await?;
 
         self.delete_upload_id(&upload_id).await?;
 
@@ -1224,6 +1185,39 @@ impl S3 for FileSystem {
 }
 
 impl FileSystem {
+    /// Puts a written part in place with its MD5 kept beside it, for
+    /// CompleteMultipartUpload, which otherwise reads every part again to hash it (it
+    /// trusts the kept MD5 only where it equals the ETag the client lists). The old MD5
+    /// goes before the part is replaced, so a kept MD5 never describes other content.
+    async fn put_part_in_place(
+        &self,
+        part: crate::fs::FileWriter<'_>,
+        upload_id: Uuid,
+        part_number: i32,
+        md5_sum: &str,
+    ) -> S3Result<()> {
+        let md5_path = self.resolve_upload_part_md5_path(upload_id, part_number)?;
+        match fs::remove_file(&md5_path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(s3_error!(e, InternalError)),
+        }
+        part.done().await?;
+        try_!(fs::write(&md5_path, md5_sum).await);
+        Ok(())
+    }
+
+    /// The upload exists and is the requester's; S3's answers otherwise.
+    async fn check_upload(&self, cred: Option<&s3s::auth::Credentials>, upload_id: &Uuid) -> S3Result<()> {
+        if self.upload_exists(upload_id)?.not() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        if self.verify_upload_id(cred, upload_id).await?.not() {
+            return Err(s3_error!(AccessDenied));
+        }
+        Ok(())
+    }
+
     async fn list_objects_recursive(&self, bucket_root: &Path, prefix: &str, objects: &mut Vec<Object>) -> S3Result<()> {
         let mut dir_queue: VecDeque<PathBuf> = default();
         dir_queue.push_back(bucket_root.to_owned());
@@ -1424,4 +1418,88 @@ fn open_for_get(
         attributes,
         info,
     })
+}
+
+/// One part of a CompleteMultipartUpload list, with its files.
+struct ListedPart {
+    number: i32,
+    /// The ETag the client listed, unquoted, lowercase.
+    e_tag: Option<String>,
+    part_path: PathBuf,
+    md5_path: PathBuf,
+}
+
+/// Checks a CompleteMultipartUpload list as S3 does, changing nothing: part numbers
+/// ascending (gaps allowed), every part uploaded, each part's ETag as listed, every part
+/// but the last at least 5 MiB. Returns each part's MD5: the one UploadPart kept when it
+/// equals the listed ETag, else the file's, hashed here.
+fn check_listed_parts(listed: &[ListedPart]) -> S3Result<Vec<[u8; 16]>> {
+    const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+    let mut md5s = Vec::with_capacity(listed.len());
+    let mut previous = 0;
+    for (i, part) in listed.iter().enumerate() {
+        if part.number <= previous {
+            return Err(s3_error!(
+                InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number."
+            ));
+        }
+        previous = part.number;
+        let not_found = || {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            )
+        };
+        let size = match std::fs::metadata(&part.part_path) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            Ok(_) => return Err(not_found()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+            Err(e) => return Err(s3_error!(e, InternalError)),
+        };
+        let kept = std::fs::read_to_string(&part.md5_path).ok();
+        let md5 = match (kept.as_deref().and_then(parse_md5_hex), &part.e_tag) {
+            (Some(md5), Some(listed)) if hex(md5) == *listed => md5,
+            _ => md5_of_file(&part.part_path).map_err(|e| s3_error!(e, InternalError))?,
+        };
+        if let Some(listed) = &part.e_tag
+            && hex(md5) != *listed
+        {
+            return Err(not_found());
+        }
+        if i + 1 < listed.len() && size < MIN_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            ));
+        }
+        md5s.push(md5);
+    }
+    Ok(md5s)
+}
+
+fn md5_of_file(path: &Path) -> io::Result<[u8; 16]> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(md5.finalize());
+        }
+        md5.update(&buf[..n]);
+    }
+}
+
+fn parse_md5_hex(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim();
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
