@@ -4,7 +4,8 @@
 # ETag that is not the part's, a part under 5 MiB before the last) is refused the same
 # way and leaves the upload whole, so the client can complete it after all. Part numbers
 # may have gaps. The object's ETag is the MD5 of the parts' MD5s and their count, and
-# nothing of an object it replaces (metadata, body) carries over.
+# nothing of an object it replaces (metadata, body) carries over. ListParts lists the
+# parts in order with their ETags.
 #
 # usage: embedded_multipart.py BUCKET       prints "ok" and the number of checks
 import hashlib
@@ -35,6 +36,10 @@ for n, body in bodies.items():
     etags[n] = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=n, Body=body)["ETag"]
     check(etags[n] == f'"{hashlib.md5(body).hexdigest()}"', f"part {n} ETag {etags[n]}")
 small = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=2, Body=b"tiny")["ETag"]
+listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload)["Parts"]
+check([(p["PartNumber"], p["ETag"], p["Size"]) for p in listed]
+      == [(1, etags[1], len(bodies[1])), (2, small, 4), (3, etags[3], len(bodies[3])), (4, etags[4], len(bodies[4]))],
+      f"ListParts: {[(p['PartNumber'], p.get('ETag'), p['Size']) for p in listed]}")
 
 
 def complete(parts):
@@ -108,6 +113,8 @@ copied = s3.upload_part_copy(Bucket=bucket, Key=key2, UploadId=upload2, PartNumb
                              CopySource={"Bucket": bucket, "Key": key},
                              CopySourceRange=f"bytes=0-{5 * MIB - 1}")["CopyPartResult"]["ETag"]
 check(copied == f'"{hashlib.md5(bodies[1]).hexdigest()}"', f"copied part ETag {copied}")
+listed = s3.list_parts(Bucket=bucket, Key=key2, UploadId=upload2)["Parts"]
+check(listed[0]["ETag"] == copied, f"ListParts after the copy: {listed[0].get('ETag')}")
 expect_error("the ETag from before the copy", lambda: complete2([(1, new), (2, last)]), "InvalidPart", 400)
 new = s3.upload_part(Bucket=bucket, Key=key2, UploadId=upload2, PartNumber=1, Body=second)["ETag"]
 complete2([(1, new), (2, last)])

@@ -996,36 +996,42 @@ impl S3 for FileSystem {
         let upload_uuid = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(NoSuchUpload))?;
         self.check_upload(req.credentials.as_ref(), &upload_uuid).await?;
 
-        let mut parts: Vec<Part> = Vec::new();
-        let mut iter = try_!(fs::read_dir(&self.root).await);
-
-        let prefix = format!(".upload_id-{upload_id}");
-
-        while let Some(entry) = try_!(iter.next_entry().await) {
-            let file_type = try_!(entry.file_type().await);
-            if file_type.is_file().not() {
-                continue;
+        // One trip through the blocking pool for the whole listing. Each part's ETag is
+        // the MD5 UploadPart kept beside it (removed before the part is replaced, so it
+        // is current whenever it exists), or the part's own, hashed here.
+        let root = self.root.clone();
+        let upload_files = format!(".upload_id-{upload_id}");
+        let prefix = format!("{upload_files}.part-");
+        let listing = tokio::task::spawn_blocking(move || -> io::Result<Vec<Part>> {
+            let mut parts = Vec::new();
+            for entry in std::fs::read_dir(&root)? {
+                let entry = entry?;
+                let file_name = entry.file_name();
+                let Some(number) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+                let Ok(part_number) = number.parse::<i32>() else { continue };
+                let meta = entry.metadata()?;
+                if meta.is_file().not() {
+                    continue;
+                }
+                let kept = std::fs::read_to_string(root.join(format!("{upload_files}.md5-{part_number}")));
+                let md5 = match kept.ok().as_deref().and_then(parse_md5_hex) {
+                    Some(md5) => md5,
+                    None => md5_of_file(&entry.path())?,
+                };
+                parts.push(Part {
+                    e_tag: Some(ETag::Strong(hex(md5))),
+                    last_modified: Some(Timestamp::from(meta.modified()?)),
+                    part_number: Some(part_number),
+                    size: Some(i64::try_from(meta.len()).unwrap_or(i64::MAX)),
+                    ..Default::default()
+                });
             }
-
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str() else { continue };
-
-            let Some(part_segment) = name.strip_prefix(&prefix) else { continue };
-            let Some(part_number) = part_segment.strip_prefix(".part-") else { continue };
-            let Ok(part_number) = part_number.parse::<i32>() else { continue };
-
-            let file_meta = try_!(entry.metadata().await);
-            let last_modified = Timestamp::from(try_!(file_meta.modified()));
-            let size = try_!(i64::try_from(file_meta.len()));
-
-            let part = Part {
-                last_modified: Some(last_modified),
-                part_number: Some(part_number),
-                size: Some(size),
-                ..Default::default()
-            };
-            parts.push(part);
-        }
+            Ok(parts)
+        });
+        let mut parts = match listing.await {
+            Ok(listed) => try_!(listed),
+            Err(e) => return Err(s3_error!(e, InternalError)),
+        };
         parts.sort_by_key(|p| p.part_number);
 
         let output = ListPartsOutput {
