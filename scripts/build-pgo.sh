@@ -56,8 +56,8 @@ say "building the instrumented proxy and the load generator"
 # Build scripts and proc macros are instrumented too and write profiles of their own
 # while compiling; they go to a directory of their own, which is not merged.
 RUSTFLAGS="-Cprofile-generate=$ROOT/target/pgo-generate/build-profiles" \
-  cargo build --release --quiet --bin sealgate --target-dir "$ROOT/target/pgo-generate"
-cargo build --release --quiet --example e2e-load --example embedded-backend
+  cargo build --release --locked --quiet --bin sealgate --target-dir "$ROOT/target/pgo-generate"
+cargo build --release --locked --quiet --example e2e-load --example embedded-backend
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LOAD=$TARGET_DIR/release/examples/e2e-load
 EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
@@ -145,6 +145,6 @@ say "merging the profile and building the optimized proxy"
 mkdir -p "$(dirname "$OUT")"
 "$PROFDATA" merge -o "$WORK/sealgate.profdata" "$WORK"/profiles/*.profraw
 RUSTFLAGS="-Cprofile-use=$WORK/sealgate.profdata" \
-  cargo build --release --quiet --bin sealgate --target-dir "$ROOT/target/pgo-use"
+  cargo build --release --locked --quiet --bin sealgate --target-dir "$ROOT/target/pgo-use"
 install -m 0755 "$ROOT/target/pgo-use/release/sealgate" "$OUT"
 say "done: $OUT"
