@@ -50,5 +50,5 @@ fn reads_writes_and_refused_writes_of_the_embedded_backend() {
 #[test]
 fn multipart_uploads_of_the_embedded_backend() {
     let checks = run_against_embedded("embedded_multipart.py", MULTIPART_SCRIPT);
-    assert!(checks >= 20, "only {checks} checks ran");
+    assert!(checks >= 30, "only {checks} checks ran");
 }

@@ -5,7 +5,8 @@
 # way and leaves the upload whole, so the client can complete it after all. Part numbers
 # may have gaps. The object's ETag is the MD5 of the parts' MD5s and their count, and
 # nothing of an object it replaces (metadata, body) carries over. ListParts lists the
-# parts in order with their ETags.
+# parts in order with their ETags. An upload id it never issued is NoSuchUpload in every
+# call, whatever its spelling.
 #
 # usage: embedded_multipart.py BUCKET       prints "ok" and the number of checks
 import hashlib
@@ -120,5 +121,20 @@ new = s3.upload_part(Bucket=bucket, Key=key2, UploadId=upload2, PartNumber=1, Bo
 complete2([(1, new), (2, last)])
 body = s3.get_object(Bucket=bucket, Key=key2)["Body"].read()
 check(body == second + tail, f"replaced part: {len(body)} bytes, the latest part's content")
+
+# An upload id that is no id of this backend's, however spelled, is an unknown upload.
+for bogus in ("not-an-upload-id", "00000000-0000-0000-0000-000000000000"):
+    expect_error(f"UploadPart to {bogus}", lambda: s3.upload_part(
+        Bucket=bucket, Key=key2, UploadId=bogus, PartNumber=1, Body=b"x"), "NoSuchUpload", 404)
+    expect_error(f"UploadPartCopy to {bogus}", lambda: s3.upload_part_copy(
+        Bucket=bucket, Key=key2, UploadId=bogus, PartNumber=1,
+        CopySource={"Bucket": bucket, "Key": key}), "NoSuchUpload", 404)
+    expect_error(f"ListParts of {bogus}", lambda: s3.list_parts(
+        Bucket=bucket, Key=key2, UploadId=bogus), "NoSuchUpload", 404)
+    expect_error(f"CompleteMultipartUpload of {bogus}", lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key=key2, UploadId=bogus,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": new}]}), "NoSuchUpload", 404)
+    expect_error(f"AbortMultipartUpload of {bogus}", lambda: s3.abort_multipart_upload(
+        Bucket=bucket, Key=key2, UploadId=bogus), "NoSuchUpload", 404)
 
 print(f"ok {s3check.passed}")

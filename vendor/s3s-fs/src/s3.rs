@@ -894,7 +894,7 @@ impl S3 for FileSystem {
 
         let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
 
-        let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
+        let upload_id = parse_upload_id(&upload_id)?;
         self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         let file_path = self.resolve_upload_part_path(upload_id, part_number)?;
@@ -920,7 +920,7 @@ impl S3 for FileSystem {
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
 
-        let upload_id = Uuid::parse_str(&input.upload_id).map_err(|_| s3_error!(InvalidRequest))?;
+        let upload_id = parse_upload_id(&input.upload_id)?;
         let part_number = input.part_number;
         self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
@@ -993,7 +993,7 @@ impl S3 for FileSystem {
             bucket, key, upload_id, ..
         } = req.input;
 
-        let upload_uuid = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(NoSuchUpload))?;
+        let upload_uuid = parse_upload_id(&upload_id)?;
         self.check_upload(req.credentials.as_ref(), &upload_uuid).await?;
 
         // One trip through the blocking pool for the whole listing. Each part's ETag is
@@ -1066,7 +1066,7 @@ impl S3 for FileSystem {
             return Err(s3_error!(InvalidPart, "You must specify at least one part"));
         }
 
-        let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
+        let upload_id = parse_upload_id(&upload_id)?;
         self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         // Check conditional headers before modifying any state
@@ -1175,7 +1175,7 @@ impl S3 for FileSystem {
             bucket, key, upload_id, ..
         } = req.input;
 
-        let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
+        let upload_id = parse_upload_id(&upload_id)?;
         self.check_upload(req.credentials.as_ref(), &upload_id).await?;
 
         let _ = self.delete_metadata(&bucket, &key, Some(upload_id));
@@ -1337,6 +1337,13 @@ impl FileSystem {
 
         Ok(())
     }
+}
+
+/// An upload id this backend could have issued, or `NoSuchUpload`: S3 answers any id it
+/// does not know so, however it is spelled (upstream answered `InvalidRequest` to ids
+/// that are not UUIDs, and `NoSuchUpload` only in ListParts).
+fn parse_upload_id(upload_id: &str) -> S3Result<Uuid> {
+    Uuid::parse_str(upload_id).map_err(|_| s3_error!(NoSuchUpload))
 }
 
 /// One read for a small object, 256 KiB reads for a large one: each read is a round trip
