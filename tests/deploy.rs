@@ -10,6 +10,10 @@
 //! - `deploy/Dockerfile` is checked by a small parser only: no Docker engine runs where
 //!   the tests run, so the image is never built here. The checks are structural (pinned
 //!   stages, non-root user, health check, ports, listen addresses), not a build.
+//!   What the build reads is checked on a copy of the build context: exactly the files
+//!   the dockerignore lets in and the builder COPYs, where the manifest must load with
+//!   every path dependency, and every script the builder runs, and every file such a
+//!   script sources, must be present.
 //! - The image's runtime contract runs on this test's binary: with the Dockerfile's ENV,
 //!   its HEALTHCHECK command passes, SIGTERM exits cleanly, the master key is 0600.
 
@@ -22,7 +26,10 @@ const SEALGATE_BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 #[path = "deploy/dockerfile.rs"]
 mod dockerfile;
 
-use dockerfile::{ADMIN_PORT, check_dockerfile, parse_dockerfile};
+use dockerfile::{
+    ADMIN_PORT, check_dockerfile, context_copies, dockerignore_allows, parse_dockerfile,
+    scripts_run, stages,
+};
 
 fn skip_validation() -> bool {
     if std::env::var("SEALGATE_SKIP_DEPLOY_VALIDATION").as_deref() == Ok("1") {
@@ -229,6 +236,83 @@ fn dockerfile_checks_reject_broken_files() {
         match check_dockerfile(&broken, &toolchain) {
             Ok(()) => panic!("{from:?} -> {to:?} passed"),
             Err(e) => assert!(e.contains(expected), "{from:?} -> {to:?}: {e}"),
+        }
+    }
+}
+
+/// The host's target triple, for `cargo metadata --filter-platform`.
+fn host_triple() -> String {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_string()
+}
+
+#[test]
+fn image_build_context_holds_what_the_builder_reads() {
+    let root = Path::new(ROOT);
+    let ignore = std::fs::read_to_string(root.join("deploy/Dockerfile.dockerignore"))
+        .expect("deploy/Dockerfile.dockerignore");
+    let allowed = dockerignore_allows(&ignore).unwrap_or_else(|e| panic!("dockerignore: {e}"));
+    let parsed = stages(&parse_dockerfile(&dockerfile())).expect("stages");
+    let builder = &parsed[0];
+    let copies = context_copies(builder).unwrap_or_else(|e| panic!("deploy/Dockerfile: {e}"));
+
+    let context = tempfile::tempdir().expect("temp dir");
+    for src in &copies {
+        assert!(
+            allowed.contains(src),
+            "the builder copies {src}, which deploy/Dockerfile.dockerignore keeps out of the context"
+        );
+        let from = root.join(src);
+        if from.is_dir() {
+            copy_tree(&from, &context.path().join(src));
+        } else {
+            std::fs::copy(&from, context.path().join(src)).expect("copy context file");
+        }
+    }
+
+    // The manifest loads with every path dependency and patch, as `cargo build --locked`
+    // would in the builder (a vendored crate left out of the context fails here).
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--locked",
+            "--format-version",
+            "1",
+            "--filter-platform",
+        ])
+        .arg(host_triple())
+        .current_dir(context.path())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "the build context's manifest does not load:\n{}",
+        describe(&out)
+    );
+
+    let scripts = scripts_run(builder);
+    assert!(
+        scripts.contains(&"scripts/build-pgo.sh".to_string()),
+        "the builder no longer runs scripts/build-pgo.sh: {scripts:?}"
+    );
+    for script in &scripts {
+        let text = std::fs::read_to_string(context.path().join(script))
+            .unwrap_or_else(|e| panic!("the builder runs {script}, not in the context: {e}"));
+        // The scripts run from the repository root (`cd "$(dirname "$0")/.."`), so a
+        // sourced path is relative to it.
+        for sourced in text.lines().filter_map(|l| l.trim().strip_prefix(". ")) {
+            let path = sourced.split_whitespace().next().unwrap_or_default();
+            assert!(
+                context.path().join(path).is_file(),
+                "{script} sources {path}, which is not in the build context"
+            );
         }
     }
 }

@@ -218,3 +218,64 @@ pub fn check_dockerfile(text: &str, toolchain: &str) -> Result<(), String> {
     check_build_stages(&stages, toolchain)?;
     check_runtime_stage(stages.last().ok_or("no stages")?)
 }
+
+/// The top-level paths a `.dockerignore` lets into the build context, for the one form
+/// deploy/Dockerfile.dockerignore uses: `*` first, then `!name` lines. Anything else is
+/// an error, so a rule this reader does not understand cannot pass unchecked.
+pub fn dockerignore_allows(text: &str) -> Result<Vec<String>, String> {
+    let mut rules = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    if rules.next() != Some("*") {
+        return Err("the first rule is not `*`".into());
+    }
+    rules
+        .map(|rule| match rule.strip_prefix('!') {
+            Some(name) if !name.is_empty() && !name.contains(['/', '*', '?', '[']) => {
+                Ok(name.to_string())
+            }
+            _ => Err(format!("rule {rule:?} is not `!name`")),
+        })
+        .collect()
+}
+
+/// The sources of the stage's context COPYs (not `COPY --from`), each checked to land
+/// under its own name in the working directory (`COPY a b ./` or `COPY a ./a`), which
+/// is all the context check below models.
+pub fn context_copies(stage: &Stage) -> Result<Vec<String>, String> {
+    let mut sources = Vec::new();
+    for ins in stage.body.iter().filter(|i| i.keyword == "COPY") {
+        let words: Vec<&str> = ins.args.split_whitespace().collect();
+        if words.iter().any(|w| w.starts_with("--from=")) {
+            continue;
+        }
+        let words: Vec<&str> = words.into_iter().filter(|w| !w.starts_with("--")).collect();
+        let Some((dest, srcs)) = words.split_last() else {
+            return Err(format!("line {}: COPY without paths", ins.line));
+        };
+        for src in srcs {
+            let keeps_name = *dest == "./" || dest.trim_start_matches("./") == *src;
+            if !keeps_name || src.contains('/') {
+                return Err(format!(
+                    "line {}: COPY {src} {dest} does not keep the path's name",
+                    ins.line
+                ));
+            }
+            sources.push(src.to_string());
+        }
+    }
+    Ok(sources)
+}
+
+/// The repository scripts (`scripts/…`) a stage's RUN instructions call.
+pub fn scripts_run(stage: &Stage) -> Vec<String> {
+    stage
+        .body
+        .iter()
+        .filter(|i| i.keyword == "RUN")
+        .flat_map(|i| i.args.split_whitespace())
+        .filter(|w| w.starts_with("scripts/"))
+        .map(|w| w.trim_end_matches([';', ')']).to_string())
+        .collect()
+}
