@@ -139,46 +139,27 @@ impl S3 for FileSystem {
             return Err(s3_error!(PreconditionFailed));
         }
 
-        if let Some(dir_path) = dst_path.parent() {
-            try_!(fs::create_dir_all(&dir_path).await);
-        }
-
-        // `fs::copy(p, p)` truncates the file before reading it, so self-replace
-        // must preserve bytes in place while still updating LastModified.
-        let dst_last_modified = if src_path == dst_path {
-            let now = SystemTime::now();
-            let file = try_!(std::fs::OpenOptions::new().write(true).open(&dst_path));
-            try_!(file.set_times(FileTimes::new().set_modified(now)));
-            debug!(path = %dst_path.display(), "replace file in place");
-            Timestamp::from(now)
-        } else {
-            let _ = try_!(fs::copy(&src_path, &dst_path).await);
-            debug!(from = %src_path.display(), to = %dst_path.display(), "copy file");
-            let dst_metadata = try_!(fs::metadata(&dst_path).await);
-            Timestamp::from(try_!(dst_metadata.modified()))
-        };
-
         // Derive the destination ETag from the source ETag when available.
         // This preserves non-MD5 ETag formats (e.g., multipart `{hash}-{part_count}`)
-        // and avoids re-hashing the destination file.
+        // and avoids re-hashing the copy.
         let dst_etag_str = match src_etag {
             Some(etag) => etag.into_value(),
-            None => self.get_md5_sum(&input.bucket, &input.key).await?,
+            None => self.get_md5_sum(bucket, key).await?,
         };
+        let mut info = src_info.unwrap_or_default();
+        crate::checksum::save_e_tag(&mut info, &dst_etag_str);
 
         // `MetadataDirective` defaults to `COPY` per AWS API: when the
-        // header is absent the destination should inherit the source's
-        // metadata sidecar verbatim. When set to `REPLACE`, the
-        // destination's metadata is built fresh from the request and
-        // anything from the source is dropped (matching the behaviour
-        // documented at
+        // header is absent the destination inherits the source's attributes.
+        // When set to `REPLACE`, the destination's attributes are built fresh
+        // from the request and anything from the source is dropped (matching
+        // the behaviour documented at
         // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
         let replace_metadata = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-
-        if replace_metadata {
+        let attrs = if replace_metadata {
             let mut dst_attrs = crate::fs::ObjectAttributes {
                 user_metadata: input.metadata,
                 content_encoding: input.content_encoding,
@@ -190,25 +171,40 @@ impl S3 for FileSystem {
                 website_redirect_location: input.website_redirect_location,
             };
             dst_attrs.set_expires_timestamp(input.expires);
-            self.save_object_attributes(&input.bucket, &input.key, &dst_attrs, None)
-                .await?;
+            Some(dst_attrs)
         } else {
-            let src_metadata_path = self.get_metadata_path(bucket, key, None)?;
-            if src_metadata_path.exists() {
-                let dst_metadata_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
-                // Same self-replace guard as for the payload above — `fs::copy`
-                // would zero the metadata sidecar when src == dst.
-                if src_metadata_path != dst_metadata_path {
-                    let _ = try_!(fs::copy(src_metadata_path, dst_metadata_path).await);
-                }
-            }
-        }
+            None
+        };
 
-        {
-            let mut info = src_info.unwrap_or_default();
-            crate::checksum::save_e_tag(&mut info, &dst_etag_str);
+        let dst_last_modified = if src_path == dst_path {
+            // A copy onto itself changes the attributes (REPLACE) and LastModified;
+            // the bytes stay where they are.
+            let now = SystemTime::now();
+            let file = try_!(std::fs::OpenOptions::new().write(true).open(&dst_path));
+            try_!(file.set_times(FileTimes::new().set_modified(now)));
+            debug!(path = %dst_path.display(), "replace file in place");
+            if let Some(attrs) = &attrs {
+                self.save_object_attributes(&input.bucket, &input.key, attrs, None).await?;
+            }
             self.save_internal_info(&input.bucket, &input.key, &info).await?;
-        }
+            Timestamp::from(now)
+        } else {
+            // The copy goes to a temporary file (the kernel copies it, in one trip
+            // through the blocking pool), which then takes the destination's place
+            // with its attributes and internal info in one step: a reader sees the old
+            // object or the new one, never a partial copy, a failed copy leaves the old
+            // object as it was, and nothing of the old object's attributes carries
+            // over. (Upstream copied over the destination file in place.)
+            let attrs = match attrs {
+                Some(attrs) => attrs,
+                None => self.load_object_attributes(bucket, key, None).await?.unwrap_or_default(),
+            };
+            let object = self.concat_files(vec![src_path.clone()], &dst_path).await?;
+            self.commit_object(object, &input.bucket, &input.key, &attrs, &info).await?;
+            debug!(from = %src_path.display(), to = %dst_path.display(), "copy file");
+            let dst_metadata = try_!(fs::metadata(&dst_path).await);
+            Timestamp::from(try_!(dst_metadata.modified()))
+        };
 
         let copy_object_result = CopyObjectResult {
             e_tag: Some(ETag::Strong(dst_etag_str)),
