@@ -5,7 +5,9 @@
 # read with the open, the rest streamed), user metadata and content headers, a missing
 # key, nested keys and directories, an overwrite, and a PUT refused for a wrong
 # Content-MD5, which must leave the object it would have replaced exactly as it was;
-# CopyObject, whose copy must take the destination's place whole.
+# CopyObject, whose copy must take the destination's place whole; and HEADs and GETs
+# racing overwrites, which must see an object's body, attributes and ETag from one
+# write.
 #
 # usage: embedded_backend.py BUCKET       prints "ok" and the number of checks
 import base64
@@ -160,5 +162,40 @@ r, body = get("copy-dst")
 check(body == sources["copy-b"] and r["Metadata"] == {"again": "yes"},
       f"onto itself: {len(body)} bytes, metadata {r['Metadata']}")
 check(r["ETag"] == f'"{hashlib.md5(sources["copy-b"]).hexdigest()}"', f"ETag after the copies: {r['ETag']}")
+
+# An object is three files (body, attributes, internal info), put in place one after
+# another: a HEAD or GET racing overwrites must still see all three from one write.
+# Each version's size, metadata and ETag name the same body.
+versions = [os.urandom(n) for n in (1000, 3000)]
+answers = {(len(v), f'"{hashlib.md5(v).hexdigest()}"', str(len(v))) for v in versions}
+mixed, overwriting = [], threading.Event()
+overwriting.set()
+
+
+def read_while_overwriting(op):
+    reader = client()
+    while overwriting.is_set():
+        if op == "head":
+            r = reader.head_object(Bucket=bucket, Key="versions")
+            length = r["ContentLength"]
+        else:
+            r = reader.get_object(Bucket=bucket, Key="versions")
+            length = len(r["Body"].read())
+        seen = (length, r["ETag"], r["Metadata"].get("len"))
+        if seen not in answers:
+            mixed.append((op, *seen))
+
+
+s3.put_object(Bucket=bucket, Key="versions", Body=versions[0], Metadata={"len": str(len(versions[0]))})
+readers = [threading.Thread(target=read_while_overwriting, args=(op,)) for op in ("head", "head", "get")]
+for t in readers:
+    t.start()
+for i in range(300):
+    v = versions[i % 2]
+    s3.put_object(Bucket=bucket, Key="versions", Body=v, Metadata={"len": str(len(v))})
+overwriting.clear()
+for t in readers:
+    t.join()
+check(not mixed, f"{len(mixed)} reads mixed two writes, e.g. {mixed[:3]}")
 
 print(f"ok {s3check.passed}")

@@ -27,6 +27,35 @@ pub struct FileSystem {
 
 pub(crate) type InternalInfo = serde_json::Map<String, serde_json::Value>;
 
+/// The internal-info key holding the inode of the object file the info was committed
+/// with (`FileSystem::commit_object`). An object is three files, put in place one after
+/// another; a reader that finds another inode here than its object file's raced a
+/// commit and reads again (`sidecars_match`).
+const OBJECT_INODE: &str = "object_inode";
+
+/// Whether the internal info read after opening (or `stat`ing) an object file belongs
+/// to that file. `commit_object` renames the internal info into place first, then the
+/// attributes, then the object file, and readers read the object file, then the
+/// attributes, then the internal info: so attributes newer than the file imply an
+/// internal info newer than it too, and any mix shows as an inode mismatch. Info
+/// written before this check existed has no inode and matches.
+pub(crate) fn sidecars_match(object: &std::fs::Metadata, info: Option<&InternalInfo>) -> bool {
+    match info.and_then(|i| i.get(OBJECT_INODE)).and_then(serde_json::Value::as_u64) {
+        Some(inode) => inode == object_inode(object),
+        None => true,
+    }
+}
+
+#[cfg(unix)]
+fn object_inode(metadata: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(metadata)
+}
+
+#[cfg(not(unix))]
+fn object_inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
 /// Stores standard object attributes alongside user metadata
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ObjectAttributes {
@@ -299,9 +328,11 @@ impl FileSystem {
     /// Puts a written object in place with its attributes and internal info, in one trip
     /// through the blocking pool (it was ten: each JSON file's create, write and rename,
     /// and the object's rename, were trips of their own). The JSON files are written beside
-    /// their places and renamed into them, then the object's file is renamed into its
-    /// place. Until then the object's earlier version is untouched, so a PUT refused after
-    /// its body was read (a digest mismatch) leaves it as it was.
+    /// their places and renamed into them, the internal info (which names the new object
+    /// file's inode) first, then the attributes, then the object's file is renamed into its
+    /// place; `sidecars_match` relies on that order. Until then the object's earlier
+    /// version is untouched, so a PUT refused after its body was read (a digest mismatch)
+    /// leaves it as it was.
     pub(crate) async fn commit_object(
         &self,
         mut object: FileWriter<'_>,
@@ -310,16 +341,17 @@ impl FileSystem {
         attrs: &ObjectAttributes,
         info: &InternalInfo,
     ) -> Result<()> {
-        let files = [
-            (self.next_tmp_path()?, self.get_metadata_path(bucket, key, None)?, serde_json::to_vec(attrs)?),
-            (self.next_tmp_path()?, self.get_internal_info_path(bucket, key)?, serde_json::to_vec(info)?),
-        ];
+        let info_file = (self.next_tmp_path()?, self.get_internal_info_path(bucket, key)?);
+        let attrs_file = (self.next_tmp_path()?, self.get_metadata_path(bucket, key, None)?);
+        let attrs = serde_json::to_vec(attrs)?;
+        let mut info = info.clone();
         let object_tmp = object.tmp_path.clone();
         let object_dest = object.dest_path.to_owned();
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
-            for (tmp, dest, content) in &files {
-                write_then_rename(tmp, dest, content)?;
-            }
+            let inode = object_inode(&std::fs::metadata(&object_tmp)?);
+            info.insert(OBJECT_INODE.to_owned(), inode.into());
+            write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
+            write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
             if let Some(dir) = object_dest.parent() {
                 std::fs::create_dir_all(dir)?;
             }

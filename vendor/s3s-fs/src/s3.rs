@@ -327,7 +327,11 @@ impl S3 for FileSystem {
         let range = input.range;
         let directory_object = input.key.ends_with('/');
         let opened = tokio::task::spawn_blocking(move || {
-            open_for_get(&object_path, directory_object, range, &attributes_path, &info_path)
+            read_consistent(|| {
+                let opened = open_for_get(&object_path, directory_object, range, &attributes_path, &info_path)?;
+                let consistent = opened.consistent;
+                Ok((opened, consistent))
+            })
         });
         let OpenedForGet {
             file,
@@ -338,6 +342,7 @@ impl S3 for FileSystem {
             first_chunk,
             attributes: obj_attrs,
             info,
+            consistent: _,
         } = try_!(opened.await)?;
         let content_length_i64 = try_!(i64::try_from(content_length));
 
@@ -411,9 +416,12 @@ impl S3 for FileSystem {
         let attributes_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
         let info_path = self.get_internal_info_path(&input.bucket, &input.key)?;
         let read = tokio::task::spawn_blocking(move || {
-            let file_metadata = std::fs::metadata(path)?;
-            let attributes = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
-            Ok::<_, crate::error::Error>((file_metadata, attributes))
+            read_consistent(|| {
+                let file_metadata = try_!(std::fs::metadata(&path));
+                let attributes = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
+                let consistent = crate::fs::sidecars_match(&file_metadata, attributes.1.as_ref());
+                Ok(((file_metadata, attributes), consistent))
+            })
         });
         let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
         let last_modified = Timestamp::from(try_!(file_metadata.modified()));
@@ -1335,6 +1343,25 @@ impl FileSystem {
     }
 }
 
+/// Reads an object's file and its attributes with `read`, which also says whether they
+/// belong together (`crate::fs::sidecars_match`), until they do: a read that raced a
+/// commit of the same key is made again. A mismatch that outlasts the tries is an
+/// object whose commit failed part-way, which no read can make whole.
+fn read_consistent<T>(mut read: impl FnMut() -> S3Result<(T, bool)>) -> S3Result<T> {
+    const TRIES: u32 = 5;
+    for attempt in 0..TRIES {
+        let (value, consistent) = read()?;
+        if consistent {
+            return Ok(value);
+        }
+        debug!(attempt, "object and attributes from different writes; reading again");
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    Err(s3_error!(InternalError, "The object's data and its attributes are from different writes"))
+}
+
 /// An upload id this backend could have issued, or `NoSuchUpload`: S3 answers any id it
 /// does not know so, however it is spelled (upstream answered `InvalidRequest` to ids
 /// that are not UUIDs, and `NoSuchUpload` only in ListParts).
@@ -1370,6 +1397,8 @@ struct OpenedForGet {
     first_chunk: bytes::Bytes,
     attributes: Option<crate::fs::ObjectAttributes>,
     info: Option<InternalInfo>,
+    /// The attributes and internal info are the file's (`crate::fs::sidecars_match`).
+    consistent: bool,
 }
 
 /// Opens an object for GetObject on a blocking-pool thread: the file, its size and
@@ -1417,6 +1446,7 @@ fn open_for_get(
     try_!((&mut file).take(first_len as u64).read_to_end(&mut first_chunk));
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
+    let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
     Ok(OpenedForGet {
         file,
         file_len,
@@ -1426,6 +1456,7 @@ fn open_for_get(
         first_chunk: first_chunk.into(),
         attributes,
         info,
+        consistent,
     })
 }
 
