@@ -383,9 +383,17 @@ fn hostile_requests_get_their_documented_errors() {
         e.xml_post(&cmu, &doc(&part("2", &etag))),
         Expect::S3(400, &["InvalidPart"]),
     );
-    // No "wrong ETag" case here: the embedded backend neither lists part ETags nor
-    // checks them at completion, so nothing can refuse one (docs/CONFORMANCE.md). On
-    // backends that list them the proxy compares them before completing.
+    // The embedded backend lists part ETags and checks them at completion, like S3;
+    // the proxy compares them with the listing before completing.
+    add(
+        "complete: another ETag than the part's",
+        t,
+        e.xml_post(
+            &cmu,
+            &doc(&part("1", "\"0123456789abcdef0123456789abcdef\"")),
+        ),
+        Expect::S3(400, &["InvalidPart"]),
+    );
     add(
         "complete: parts out of order",
         t,
