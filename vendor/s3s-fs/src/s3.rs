@@ -327,11 +327,7 @@ impl S3 for FileSystem {
         let range = input.range;
         let directory_object = input.key.ends_with('/');
         let opened = tokio::task::spawn_blocking(move || {
-            read_consistent(|| {
-                let opened = open_for_get(&object_path, directory_object, range, &attributes_path, &info_path)?;
-                let consistent = opened.consistent;
-                Ok((opened, consistent))
-            })
+            read_consistent(|| open_for_get(&object_path, directory_object, range, &attributes_path, &info_path))
         });
         let OpenedForGet {
             file,
@@ -342,7 +338,6 @@ impl S3 for FileSystem {
             first_chunk,
             attributes: obj_attrs,
             info,
-            consistent: _,
         } = try_!(opened.await)?;
         let content_length_i64 = try_!(i64::try_from(content_length));
 
@@ -1397,20 +1392,19 @@ struct OpenedForGet {
     first_chunk: bytes::Bytes,
     attributes: Option<crate::fs::ObjectAttributes>,
     info: Option<InternalInfo>,
-    /// The attributes and internal info are the file's (`crate::fs::sidecars_match`).
-    consistent: bool,
 }
 
 /// Opens an object for GetObject on a blocking-pool thread: the file, its size and
 /// modification time, the requested range (seeked to), up to [`read_size`] bytes of
-/// the body, and the object's attributes and internal info.
+/// the body, and the object's attributes and internal info; with whether those are the
+/// file's (`crate::fs::sidecars_match`), for `read_consistent`.
 fn open_for_get(
     object_path: &Path,
     directory_object: bool,
     range: Option<Range>,
     attributes_path: &Path,
     info_path: &Path,
-) -> S3Result<OpenedForGet> {
+) -> S3Result<(OpenedForGet, bool)> {
     use std::io::{Read, Seek};
 
     let mut file = std::fs::File::open(object_path).map_err(|e| s3_error!(e, NoSuchKey))?;
@@ -1447,7 +1441,7 @@ fn open_for_get(
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
     let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
-    Ok(OpenedForGet {
+    let opened = OpenedForGet {
         file,
         file_len,
         last_modified,
@@ -1456,8 +1450,8 @@ fn open_for_get(
         first_chunk: first_chunk.into(),
         attributes,
         info,
-        consistent,
-    })
+    };
+    Ok((opened, consistent))
 }
 
 /// One part of a CompleteMultipartUpload list, with its files.
