@@ -164,7 +164,7 @@ async fn serve(
             identity: String::new(),
             backend: BackendIdentity::Anonymous,
         };
-        let result = handlers::post::post_object(&mut rc, parts, incoming).await;
+        let result = Box::pin(handlers::post::post_object(&mut rc, parts, incoming)).await;
         identity.clone_from(&rc.identity);
         return result;
     }

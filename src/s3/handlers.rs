@@ -47,6 +47,10 @@ pub struct RequestContext {
 }
 
 /// Routes a verified request to its handler.
+///
+/// Each handler's future is boxed: inlined, this future would be as large as the largest
+/// handler's (several KB), and every request, whatever its handler, would build and move
+/// a future that size.
 pub async fn dispatch(
     rc: RequestContext,
     parts: http::request::Parts,
@@ -66,48 +70,87 @@ pub async fn dispatch(
         | UploadPartCopy
         | CompleteMultipartUpload
         | AbortMultipartUpload
-        | ListParts => Some(multipart::resolve(&rc).await?),
+        | ListParts => Some(Box::pin(multipart::resolve(&rc)).await?),
         _ => None,
     };
     let proxy_upload = upload.as_ref().is_some_and(|u| u.envelope.is_some());
     match rc.operation {
         // Reads decrypt whatever the policy says today, parts included.
-        GetObject if rc.target.has_param("partNumber") => get::part::get_part(&rc, parts).await,
-        HeadObject if rc.target.has_param("partNumber") => get::part::head_part(&rc, parts).await,
-        GetObject => get::get_object(&rc, parts).await,
-        HeadObject => get::head_object(&rc, parts).await,
-        PutObject if encrypting => put::put_object(&rc, parts, body, verified).await,
-        CreateMultipartUpload if encrypting => multipart::create(&rc, parts, body, verified).await,
+        GetObject if rc.target.has_param("partNumber") => {
+            Box::pin(get::part::get_part(&rc, parts)).await
+        }
+        HeadObject if rc.target.has_param("partNumber") => {
+            Box::pin(get::part::head_part(&rc, parts)).await
+        }
+        GetObject => Box::pin(get::get_object(&rc, parts)).await,
+        HeadObject => Box::pin(get::head_object(&rc, parts)).await,
+        PutObject if encrypting => Box::pin(put::put_object(&rc, parts, body, verified)).await,
+        CreateMultipartUpload if encrypting => {
+            Box::pin(multipart::create(&rc, parts, body, verified)).await
+        }
         UploadPart if proxy_upload || encrypting => {
-            multipart::upload_part(&rc, parts, body, verified, resolved(upload)?).await
+            Box::pin(multipart::upload_part(
+                &rc,
+                parts,
+                body,
+                verified,
+                resolved(upload)?,
+            ))
+            .await
         }
         CompleteMultipartUpload if proxy_upload => {
-            multipart::complete(&rc, parts, body, verified, resolved(upload)?).await
+            Box::pin(multipart::complete(
+                &rc,
+                parts,
+                body,
+                verified,
+                resolved(upload)?,
+            ))
+            .await
         }
         CompleteMultipartUpload if encrypting => Err(multipart::not_started_here()),
         AbortMultipartUpload | ListParts if proxy_upload => {
-            multipart::by_backend_id(&rc, parts, body, verified, resolved(upload)?).await
+            Box::pin(multipart::by_backend_id(
+                &rc,
+                parts,
+                body,
+                verified,
+                resolved(upload)?,
+            ))
+            .await
         }
         ListObjects | ListObjectsV2 | ListObjectVersions if encrypting => {
-            list::list_objects(&rc, parts, body, verified).await
+            Box::pin(list::list_objects(&rc, parts, body, verified)).await
         }
-        DeleteObjects => delete_objects::delete_objects(&rc, parts, body, verified).await,
+        DeleteObjects => Box::pin(delete_objects::delete_objects(&rc, parts, body, verified)).await,
         GetBucketEncryption => bucket_encryption::get(&rc),
         PutBucketEncryption | DeleteBucketEncryption => Err(bucket_encryption::refuse_change()),
-        CopyObject => copy::copy_object(&rc, parts, body, verified).await,
+        CopyObject => Box::pin(copy::copy_object(&rc, parts, body, verified)).await,
         UploadPartCopy => {
-            copy::upload_part_copy(&rc, parts, body, verified, resolved(upload)?).await
+            Box::pin(copy::upload_part_copy(
+                &rc,
+                parts,
+                body,
+                verified,
+                resolved(upload)?,
+            ))
+            .await
         }
         // The form carries its own authentication: `service` sends it to `post` first.
         PostObject => Err(S3Error::internal_error(
             "PostObject reached the authenticated dispatch.",
         )),
         // Whatever the policy says today: older objects may be encrypted.
-        GetObjectAttributes => attributes::get_object_attributes(&rc, parts, body, verified).await,
+        GetObjectAttributes => {
+            Box::pin(attributes::get_object_attributes(
+                &rc, parts, body, verified,
+            ))
+            .await
+        }
         SelectObjectContent | WriteGetObjectResponse => {
             Err(not_yet(rc.operation, "this operation over encrypted data"))
         }
-        _ => passthrough::passthrough(&rc, parts, body, verified).await,
+        _ => Box::pin(passthrough::passthrough(&rc, parts, body, verified)).await,
     }
 }
 

@@ -3,9 +3,15 @@
 //! gate of [`super::limits`] (URL length, rate per client), and graceful draining on
 //! shutdown.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -14,6 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::limits::{RequestGate, StallTimeout};
+use crate::body::BoxBody;
 use crate::service::{self, AppState};
 
 /// Serves S3 on `listener` until `stopped` turns true, then drains.
@@ -64,15 +71,11 @@ pub async fn serve_s3(
         let open = OpenConnection::new(state.metrics.connections_open.clone());
         let state = state.clone();
         let gate = gate.clone();
+        // The request's future lives on the heap for the request only: hyper keeps the
+        // service future's slot for the connection's whole life, so a slot the size of
+        // the handlers' state machine would cost every idle keep-alive connection.
         let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let state = state.clone();
-            let refused = gate.admit(remote.ip(), &req).err();
-            async move {
-                match refused {
-                    None => service::handle(state, req).await,
-                    Some(err) => Ok(service::refuse(&state, err, &req)),
-                }
-            }
+            serve_or_refuse(state.clone(), &gate, remote.ip(), req)
         });
         match &tls {
             None => {
@@ -140,5 +143,18 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// The future that answers one request: the service's, boxed, or the gate's refusal.
+fn serve_or_refuse(
+    state: Arc<AppState>,
+    gate: &RequestGate,
+    client: IpAddr,
+    req: Request<Incoming>,
+) -> impl Future<Output = Result<Response<BoxBody>, Infallible>> + Send + use<> {
+    match gate.admit(client, &req) {
+        Ok(()) => Either::Left(Box::pin(service::handle(state, req))),
+        Err(err) => Either::Right(std::future::ready(Ok(service::refuse(&state, err, &req)))),
     }
 }
