@@ -1,7 +1,9 @@
 //! `DecryptBody`: ciphertext in, exactly the planned plaintext out.
 //!
-//! Reads part headers and segments off the inner body, opens each segment in place in a
-//! buffer sized for one segment, and hands out the planned slice. Any authentication
+//! Reads part headers and segments off the inner body, opens each segment in place right
+//! after the plaintext of the segments before it, and hands out the planned slice in
+//! frames of up to [`FRAME_TARGET`] bytes: as much as the ciphertext read so far opens
+//! to, so one backend read of two segments reaches the client as one write, not two. Any authentication
 //! failure, a header that does not fit the layout, an early end or extra bytes after the
 //! final segment is an `Err` frame: a failed GET aborts, it never ends as a short body.
 //! The final plaintext frame is held back until the inner body is seen to end, so a
@@ -19,6 +21,10 @@ use super::layout::{ObjectLayout, RangePlan};
 use super::part::{HEADER_LEN, PartHeader, parse_part_header};
 use super::segment::{OpenError, SegmentOpener};
 use super::{BoxError, CryptoError, TAG_LEN, len_u64, segment_size_log2};
+
+/// Plaintext gathered into one frame before it is handed out (less when the inner body
+/// has no more ciphertext ready): two segments of the default size.
+pub const FRAME_TARGET: usize = 2 * super::DEFAULT_SEGMENT_SIZE as usize;
 
 /// Why a ciphertext stream could not be decrypted.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +153,10 @@ struct Opening {
     phase: Phase,
     skip: u64,
     remaining: u64,
+    /// Opened plaintext not yet handed out (`buf[..ready]`), then the ciphertext of the
+    /// segment or part header being gathered.
     buf: BytesMut,
+    ready: usize,
     pending_in: Bytes,
 }
 
@@ -175,6 +184,7 @@ impl<B> DecryptBody<B> {
             skip: plan.skip,
             remaining: plan.take,
             buf: BytesMut::new(),
+            ready: 0,
             pending_in: Bytes::new(),
             plan,
         });
@@ -310,25 +320,40 @@ impl Opening {
             }
             let need = self.need();
             if self.buf.is_empty() {
-                self.buf.reserve(need.max(HEADER_LEN));
+                // Room for a frame's plaintext and the segment after it, so gathering
+                // never moves what is already open.
+                let frame = usize::try_from(self.remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(FRAME_TARGET);
+                self.buf.reserve(frame + need.max(HEADER_LEN));
+            } else {
+                self.buf.reserve(need);
             }
-            while self.buf.len() < need {
+            let gathered = self.ready + need;
+            while self.buf.len() < gathered {
                 if self.pending_in.is_empty() {
-                    if !ready!(self.pull(inner.as_mut(), cx))? {
-                        return Poll::Ready(Err(DecryptError::Truncated));
+                    match self.pull(inner.as_mut(), cx) {
+                        Poll::Ready(Ok(true)) => continue,
+                        Poll::Ready(Ok(false)) => return Poll::Ready(Err(DecryptError::Truncated)),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        // Nothing more to open yet: hand out what is open.
+                        Poll::Pending if self.ready > 0 => {
+                            return Poll::Ready(Ok(Some(self.take_ready())));
+                        }
+                        Poll::Pending => return Poll::Pending,
                     }
-                    continue;
                 }
                 // n <= pending_in.len(), so the slice is in bounds.
-                let n = (need - self.buf.len()).min(self.pending_in.len());
+                let n = (gathered - self.buf.len()).min(self.pending_in.len());
                 self.buf.extend_from_slice(&self.pending_in[..n]);
                 self.pending_in.advance(n);
             }
             if let Phase::Header = self.phase {
-                // need() is HEADER_LEN in this phase and the loop above filled exactly that.
+                // need() is HEADER_LEN in this phase and the loop above gathered exactly
+                // that after the open plaintext.
                 let mut bytes = [0u8; HEADER_LEN];
-                bytes.copy_from_slice(&self.buf[..HEADER_LEN]);
-                self.buf.clear();
+                bytes.copy_from_slice(&self.buf[self.ready..gathered]);
+                self.buf.truncate(self.ready);
                 let header =
                     parse_part_header(&bytes).map_err(|source| DecryptError::BadPartHeader {
                         part: self.part,
@@ -338,33 +363,52 @@ impl Opening {
                 self.phase = Phase::Segment;
                 continue;
             }
-            if let Some(out) = self.open_segment()? {
-                return Poll::Ready(Ok(Some(out)));
+            self.open_segment()?;
+            if self.ready >= FRAME_TARGET {
+                return Poll::Ready(Ok(Some(self.take_ready())));
             }
         }
     }
 
-    /// Opens the buffered segment and advances; returns plaintext to emit now, if any.
-    fn open_segment(&mut self) -> Result<Option<Bytes>, DecryptError> {
+    /// Hands out the open plaintext; what is gathered after it stays.
+    fn take_ready(&mut self) -> Bytes {
+        let out = self.buf.split_to(self.ready).freeze();
+        self.ready = 0;
+        out
+    }
+
+    /// Opens the gathered segment after the open plaintext, keeps its planned slice
+    /// there, and advances.
+    fn open_segment(&mut self) -> Result<(), DecryptError> {
         let is_last = self.segment + 1 == self.part_segments;
         let part = self.part;
         let opener = self
             .opener
             .as_ref()
             .ok_or(DecryptError::Plan(CryptoError::BadLayout("no part key")))?;
+        let start = self.ready;
         let plain = opener
-            .open_in_place(self.segment, is_last, &mut self.buf)
+            .open_in_place(self.segment, is_last, &mut self.buf[start..])
             .map_err(|source| DecryptError::Tampered { part, source })?;
-        self.buf.truncate(plain);
+        self.buf.truncate(start + plain);
         let skip = usize::try_from(self.skip).unwrap_or(usize::MAX).min(plain);
-        self.buf.advance(skip);
+        if skip > 0 {
+            // Only a range's first segment skips, so nothing is open before it; the
+            // general case stays correct all the same.
+            if start == 0 {
+                self.buf.advance(skip);
+            } else {
+                self.buf.copy_within(start + skip.., start);
+                self.buf.truncate(start + plain - skip);
+            }
+        }
         self.skip -= len_u64(skip);
         let keep = usize::try_from(self.remaining)
             .unwrap_or(usize::MAX)
-            .min(self.buf.len());
-        self.buf.truncate(keep);
+            .min(self.buf.len() - start);
+        self.buf.truncate(start + keep);
         self.remaining -= len_u64(keep);
-        let out = self.buf.split().freeze();
+        self.ready += keep;
 
         let at_end = match self.plan.end {
             Some(end) => end == (self.part, self.segment),
@@ -376,8 +420,9 @@ impl Opening {
                     "plan ends before its range",
                 )));
             }
+            let out = self.take_ready();
             self.phase = Phase::Finishing(out);
-            return Ok(None);
+            return Ok(());
         }
         if is_last {
             self.part += 1;
@@ -388,7 +433,7 @@ impl Opening {
         } else {
             self.segment += 1;
         }
-        Ok((!out.is_empty()).then_some(out))
+        Ok(())
     }
 }
 
@@ -424,7 +469,8 @@ where
     fn size_hint(&self) -> SizeHint {
         let held = match &self.state.phase {
             Phase::Finishing(b) => len_u64(b.len()),
-            _ => 0,
+            Phase::Header | Phase::Segment => len_u64(self.state.ready),
+            Phase::Done | Phase::Failed => 0,
         };
         SizeHint::with_exact(self.state.remaining + held)
     }

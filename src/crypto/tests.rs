@@ -428,3 +428,45 @@ proptest! {
         }
     }
 }
+
+/// Yields the given frames, then stays pending: a backend that has sent this much so far.
+struct SoFar(VecDeque<Bytes>);
+
+impl Body for SoFar {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.0.pop_front() {
+            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// One read of a backend connection, at its buffer's bound, holds two whole segments of
+/// the default size with their framing, and they come out as one frame: a decrypting
+/// GET hands the client two segments per backend read in one write, not one per write.
+#[test]
+fn one_backend_read_opens_to_one_frame_of_two_default_segments() {
+    let s = DEFAULT_SEGMENT_SIZE;
+    let data = plaintext(6 * s as usize, 3);
+    let cipher = encrypt_part(&dk(4), 1, &data, s);
+    let read = crate::upstream::client::MAX_BUF_SIZE;
+    let mut body = DecryptBody::new(
+        SoFar(VecDeque::from([Bytes::copy_from_slice(&cipher[..read])])),
+        dk(4),
+        DecryptPlan::whole(1, s, len_u64(data.len())).unwrap(),
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut frames = Vec::new();
+    while let Poll::Ready(frame) = Pin::new(&mut body).poll_frame(&mut cx) {
+        let frame = frame.expect("more to come").expect("opens");
+        frames.push(frame.into_data().expect("data"));
+    }
+    let lens: Vec<usize> = frames.iter().map(Bytes::len).collect();
+    assert_eq!(lens, [2 * s as usize], "frames from one read");
+    assert_eq!(frames[0], data[..2 * s as usize]);
+}

@@ -26,6 +26,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use crate::crypto::segment::TAG_BYTES;
 use crate::s3::error::BoxError;
 use crate::server::limits::StallTimeout;
 
@@ -133,8 +134,12 @@ pub fn build_client(
 /// Bound of a backend connection's read buffer (and of its queue of body chunks to
 /// write). hyper grows the read buffer while the backend keeps it full, up to ~400 KiB
 /// by default, per connection: with 64 large GETs from a fast backend that was ~26 MiB
-/// of the proxy's memory. A 64 KiB segment still fits twice.
-const MAX_BUF_SIZE: usize = 128 * 1024;
+/// of the proxy's memory. Two sealed segments of the default size fit, with their tags
+/// and a part header: a read of 128 KiB held 1.999 segments, so a decrypting GET
+/// could hand the client one segment per write instead of two.
+pub(crate) const MAX_BUF_SIZE: usize = 2
+    * (crate::crypto::DEFAULT_SEGMENT_SIZE as usize + TAG_BYTES)
+    + crate::crypto::part::HEADER_LEN;
 
 /// How long an idle connection is kept (backends close theirs after a while too).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
