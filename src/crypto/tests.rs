@@ -10,8 +10,9 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// A body that yields the given chunks, then ends.
-struct Chunks(VecDeque<Bytes>);
+/// A body that yields the given chunks, then ends, or with `true` stays pending: a
+/// backend that has sent this much so far.
+struct Chunks(VecDeque<Bytes>, bool);
 
 impl Body for Chunks {
     type Data = Bytes;
@@ -20,7 +21,11 @@ impl Body for Chunks {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        match self.0.pop_front() {
+            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            None if self.1 => Poll::Pending,
+            None => Poll::Ready(None),
+        }
     }
 }
 
@@ -57,11 +62,11 @@ fn chunks(data: &[u8], seed: u64, max: usize) -> Chunks {
         out.push_back(Bytes::copy_from_slice(a));
         rest = b;
     }
-    Chunks(out)
+    Chunks(out, false)
 }
 
 fn whole(data: &[u8]) -> Chunks {
-    Chunks(VecDeque::from([Bytes::copy_from_slice(data)]))
+    Chunks(VecDeque::from([Bytes::copy_from_slice(data)]), false)
 }
 
 /// Drains a body (re-polling on Pending); checks size_hint stays exact.
@@ -429,23 +434,6 @@ proptest! {
     }
 }
 
-/// Yields the given frames, then stays pending: a backend that has sent this much so far.
-struct SoFar(VecDeque<Bytes>);
-
-impl Body for SoFar {
-    type Data = Bytes;
-    type Error = BoxError;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.0.pop_front() {
-            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
-            None => Poll::Pending,
-        }
-    }
-}
-
 /// One read of a backend connection, at its buffer's bound, holds two whole segments of
 /// the default size with their framing, and they come out as one frame: a decrypting
 /// GET hands the client two segments per backend read in one write, not one per write.
@@ -456,7 +444,10 @@ fn one_backend_read_opens_to_one_frame_of_two_default_segments() {
     let cipher = encrypt_part(&dk(4), 1, &data, s);
     let read = crate::upstream::client::MAX_BUF_SIZE;
     let mut body = DecryptBody::new(
-        SoFar(VecDeque::from([Bytes::copy_from_slice(&cipher[..read])])),
+        Chunks(
+            VecDeque::from([Bytes::copy_from_slice(&cipher[..read])]),
+            true,
+        ),
         dk(4),
         DecryptPlan::whole(1, s, len_u64(data.len())).unwrap(),
     );

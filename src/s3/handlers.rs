@@ -58,6 +58,7 @@ pub async fn dispatch(
     verified: Verified,
 ) -> Result<Response<BoxBody>, S3Error> {
     use Operation::*;
+    use multipart::{by_backend_id, complete, upload_part};
     let policy = rc
         .state
         .config
@@ -89,35 +90,14 @@ pub async fn dispatch(
             Box::pin(multipart::create(&rc, parts, body, verified)).await
         }
         UploadPart if proxy_upload || encrypting => {
-            Box::pin(multipart::upload_part(
-                &rc,
-                parts,
-                body,
-                verified,
-                resolved(upload)?,
-            ))
-            .await
+            Box::pin(upload_part(&rc, parts, body, verified, resolved(upload)?)).await
         }
         CompleteMultipartUpload if proxy_upload => {
-            Box::pin(multipart::complete(
-                &rc,
-                parts,
-                body,
-                verified,
-                resolved(upload)?,
-            ))
-            .await
+            Box::pin(complete(&rc, parts, body, verified, resolved(upload)?)).await
         }
         CompleteMultipartUpload if encrypting => Err(multipart::not_started_here()),
         AbortMultipartUpload | ListParts if proxy_upload => {
-            Box::pin(multipart::by_backend_id(
-                &rc,
-                parts,
-                body,
-                verified,
-                resolved(upload)?,
-            ))
-            .await
+            Box::pin(by_backend_id(&rc, parts, body, verified, resolved(upload)?)).await
         }
         ListObjects | ListObjectsV2 | ListObjectVersions if encrypting => {
             Box::pin(list::list_objects(&rc, parts, body, verified)).await
