@@ -1,11 +1,14 @@
 //! `DecryptBody`: ciphertext in, exactly the planned plaintext out.
 //!
 //! Reads part headers and segments off the inner body, opens each segment in place right
-//! after the plaintext of the segments before it, and hands out the planned slice in
-//! frames of up to [`FRAME_TARGET`] bytes: as much as the ciphertext read so far opens
-//! to, so one backend read of two segments reaches the client as one write, not two. Any authentication
-//! failure, a header that does not fit the layout, an early end or extra bytes after the
-//! final segment is an `Err` frame: a failed GET aborts, it never ends as a short body.
+//! after the plaintext of the segments before it, and hands out the planned slice in a
+//! frame once [`FRAME_TARGET`] bytes are open (a segment larger than that makes a frame
+//! of its own), or sooner when the ciphertext read so far is all open: one backend read
+//! of two segments reaches the client as one write, not two.
+//!
+//! Any authentication failure, a header that does not fit the layout, an early end or
+//! extra bytes after the final segment is an `Err` frame: a failed GET aborts, it never
+//! ends as a short body.
 //! The final plaintext frame is held back until the inner body is seen to end, so a
 //! client never receives all its bytes from a stream that then turns out to be bad.
 
@@ -22,8 +25,8 @@ use super::part::{HEADER_LEN, PartHeader, parse_part_header};
 use super::segment::{OpenError, SegmentOpener};
 use super::{BoxError, CryptoError, TAG_LEN, len_u64, segment_size_log2};
 
-/// Plaintext gathered into one frame before it is handed out (less when the inner body
-/// has no more ciphertext ready): two segments of the default size.
+/// Open plaintext that makes a frame (less when the inner body has no more ciphertext
+/// ready, more when the segment that crosses it is large): two default segments.
 pub const FRAME_TARGET: usize = 2 * super::DEFAULT_SEGMENT_SIZE as usize;
 
 /// Why a ciphertext stream could not be decrypted.
