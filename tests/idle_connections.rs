@@ -4,6 +4,10 @@
 //! request future for a connection's whole life; with the handlers' state machine in
 //! that slot each connection held 22 KiB, with the future boxed per request 14 KiB.
 
+// The memory reader of the in-process harness, without the rest of it.
+#[allow(dead_code)]
+#[path = "common/proc_status.rs"]
+mod proc_status;
 mod real_binary;
 
 use std::process::Stdio;
@@ -14,15 +18,9 @@ use real_binary::{connect, endpoints, exchange, stop};
 const CONNECTIONS: usize = 1_000;
 const MAX_BYTES_PER_CONNECTION: u64 = 18 * 1024;
 
-/// A process's resident memory in bytes, from `/proc/<pid>/status`.
+/// A process's resident memory in bytes.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("a VmRSS line")
+    proc_status::process_status_bytes(&pid.to_string(), "VmRSS")
 }
 
 #[test]

@@ -1,24 +1,19 @@
 //! `server.worker_threads` reaches the real binary's runtime: started with 1 and with
 //! 3, the proxy reports that many worker threads in its "serving" log line.
 
+mod real_binary;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 /// The `worker_threads` field of the binary's "serving" line (JSON logs).
 fn reported_workers(setting: &str) -> u64 {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
-        // Port 0: the kernel picks free ports; nothing here connects to them.
-        .env("SEALGATE_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SEALGATE_SERVER__ADMIN_LISTEN", "127.0.0.1:0")
+    // Port 0: the kernel picks free ports; nothing here connects to them.
+    let mut child = real_binary::command(dir.path(), "127.0.0.1:0")
         .env("SEALGATE_SERVER__WORKER_THREADS", setting)
-        .env("SEALGATE_EMBEDDED__DATA_DIR", dir.path().join("data"))
-        .env(
-            "SEALGATE_KMS__MASTER_KEY_FILE",
-            dir.path().join("master.key"),
-        )
         .env("SEALGATE_LOG__FORMAT", "json")
         .env("SEALGATE_LOG__LEVEL", "info")
         .stdout(Stdio::null())
