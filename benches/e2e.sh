@@ -25,8 +25,10 @@
 # median round, so background load on the shared machine hits all alike.
 # For nginx and sealgate it also records the proxy process's CPU seconds (utime +
 # stime from /proc/PID/stat, nginx: all workers) and peak RSS (VmHWM, reset through
-# /proc/PID/clear_refs before every workload) per workload, and finishes with a memory
-# run: 64 concurrent transfers of one large object through encrypting sealgate.
+# /proc/PID/clear_refs before every workload) per workload, and for every target the
+# whole machine's busy CPU time (/proc/stat), which holds the backend's, the load
+# generator's and the kernel's work beside the proxy's. It finishes with a memory run:
+# 64 concurrent transfers of one large object through encrypting sealgate.
 # Writes OUT/e2e.jsonl (raw), OUT/e2e.json, OUT/e2e.md (Markdown tables, also on
 # stdout) and OUT/e2e.svg (chart).
 #
@@ -194,6 +196,9 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# The machine's CPU time in ticks spent on anything but waiting: user, nice, system,
+# irq and softirq of the "cpu" line of /proc/stat (idle, iowait and steal left out).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 reset_hwm() { local p; for p in $(measured_pids); do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
 hwm_kib() {
   local total=0 p k
@@ -206,10 +211,10 @@ hwm_kib() {
 
 # run_load BACKEND TARGET NAME OP SIZE COUNT CONC [EXTRA...]: one measured load run.
 run_load() {
-  local backend=$1 target=$2 name=$3 op=$4 size=$5 count=$6 conc=$7 line t0 t1 hwm
+  local backend=$1 target=$2 name=$3 op=$4 size=$5 count=$6 conc=$7 line t0 t1 m0 m1 hwm
   shift 7
   reset_hwm
-  t0=$(cpu_ticks)
+  t0=$(cpu_ticks) m0=$(machine_ticks)
   if ! line=$(timeout "$LOAD_TIMEOUT" "$LOAD" "${COMMON[@]}" --op "$op" --size "$size" --count "$count" \
     --concurrency "$conc" "$@"); then
     echo "load run $backend/$target/$name failed" >&2
@@ -219,11 +224,12 @@ run_load() {
     return 1
   fi
   [ "$name" = - ] && return 0
-  t1=$(cpu_ticks) hwm=$(hwm_kib)
-  local proc=null
+  t1=$(cpu_ticks) m1=$(machine_ticks) hwm=$(hwm_kib)
+  local proc=null machine
+  machine=$(printf '{"busy_s":%s}' "$(awk -v t=$((m1 - m0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}')")
   [ ${#MEASURE[@]} -gt 0 ] &&
     proc=$(printf '{"cpu_s":%s,"hwm_kib":%s}' "$(awk -v t=$((t1 - t0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}')" "$hwm")
-  echo "{\"backend\":\"$backend\",\"target\":\"$target\",\"workload\":\"$name\",\"result\":$line,\"proc\":$proc}" >>"$RESULTS"
+  echo "{\"backend\":\"$backend\",\"target\":\"$target\",\"workload\":\"$name\",\"result\":$line,\"proc\":$proc,\"machine\":$machine}" >>"$RESULTS"
   say "$backend $target $name: $line proc=$proc"
 }
 

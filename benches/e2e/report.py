@@ -200,6 +200,59 @@ if split:
         "(benches/e2e/bare_proxy.rs); loaded is 16 and 64 in flight.")
     out()
 
+# The whole machine's CPU per 4 KiB request with 16 and 64 in flight, where the two cores
+# are saturated: req/s is then about the CPUs over this figure, so a target's req/s
+# against nginx's is nginx's figure over its own, and the part outside the proxy (the
+# backend, the load generator, the kernel) shows what a target makes the others spend.
+machine_cpu = {}
+for b in backends:
+    for op in ("put", "get"):
+        for t in TARGETS:
+            busy = proxy = done = 0.0
+            measured_proxy = True
+            for w in small:
+                if not w.startswith(f"{op}-") or one_at_a_time(w):
+                    continue
+                for run in groups.get((b, t, w), []):
+                    if not run.get("machine"):
+                        continue
+                    busy += run["machine"]["busy_s"]
+                    done += run["result"]["done"]
+                    if run.get("proc"):
+                        proxy += run["proc"]["cpu_s"]
+                    else:
+                        measured_proxy = False
+            if done:
+                per = lambda s: s / done * 1e6  # noqa: E731
+                machine_cpu.setdefault(b, {}).setdefault(op, {})[t] = {
+                    "machine": per(busy),
+                    "proxy": per(proxy) if measured_proxy else None,
+                }
+if machine_cpu:
+    out("### The whole machine's CPU per 4 KiB request, 16 and 64 in flight (µs)")
+    out()
+    out("| backend | requests | " + " | ".join(TARGETS) + " |")
+    out("|---|---|" + "---|" * len(TARGETS))
+    for b, ops in machine_cpu.items():
+        for op, per_target in ops.items():
+            cells = []
+            for t in TARGETS:
+                v = per_target.get(t)
+                if v is None:
+                    cells.append("-")
+                elif v["proxy"] is None:
+                    cells.append(f"{v['machine']:.0f}")
+                else:
+                    cells.append(f"{v['machine']:.0f} ({v['proxy']:.0f} + "
+                                 f"{v['machine'] - v['proxy']:.0f})")
+            out(f"| {b} | {op.upper()} | " + " | ".join(cells) + " |")
+    out()
+    out("Busy time of all CPUs (/proc/stat: user, nice, system, irq, softirq) over every "
+        "round, per request; in brackets the proxy's part and the rest (backend, load "
+        "generator, kernel). With both cores saturated, req/s is about the CPUs over the "
+        "total, so a target's req/s against nginx's is close to nginx's total over its own.")
+    out()
+
 mem_rows = [r for r in rows if r["workload"].startswith("mem-")]
 if mem_rows:
     out("### Memory under 64 concurrent large transfers (encrypting sealgate)")
@@ -326,7 +379,8 @@ with open(f"{out_dir}/e2e.md", "w") as f:
     f.write(text + "\n")
 with open(f"{out_dir}/e2e.json", "w") as f:
     json.dump({"run": run_kind, "build": build, "results": rows, "proxy_cost": cost,
-               "cpu_split_us_per_small_request": split, "checks": checks}, f, indent=1)
+               "cpu_split_us_per_small_request": split,
+               "machine_cpu_us_per_small_request": machine_cpu, "checks": checks}, f, indent=1)
 
 
 # --- the chart: one row of panels per backend (large MiB/s, 4 KiB req/s, 4 KiB p50 ms).
