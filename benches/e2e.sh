@@ -34,9 +34,10 @@
 #
 #   benches/e2e.sh [--quick] [--pgo] [--backends "embedded ceph"] [--out DIR] [--no-build]
 #
-# --pgo: plain and encrypting sealgate are the profile-guided build of
-# scripts/build-pgo.sh (target/pgo/sealgate; built first unless --no-build) instead of
-# `cargo build --release`'s; the report says which build it measured.
+# --pgo: plain and encrypting sealgate are the container image's build, scripts/build-pgo.sh
+# (profile-guided, then laid out by BOLT; target/pgo/sealgate, built first unless
+# --no-build) instead of `cargo build --release`'s; the report says which build it
+# measured.
 #
 # Full run: ~17 min for both backends on an idle machine (much longer under load) after
 # the release build. --quick (the CI step): 64 MiB objects

@@ -59,7 +59,7 @@ def ratio(b, t, w, field, base="direct"):
     return mine[field] / ref[field]
 
 
-out(f"sealgate build: {'profile-guided (scripts/build-pgo.sh)' if build == 'profile-guided' else 'release (cargo build --release)'}")
+out(f"sealgate build: {'profile-guided, BOLT (scripts/build-pgo.sh)' if build == 'profile-guided' else 'release (cargo build --release)'}")
 out()
 out(f"### Throughput, MiB/s ({run_kind} run; ×N = fraction of direct)")
 out()
