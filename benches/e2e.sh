@@ -197,6 +197,8 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# ticks_to_s TICKS: clock ticks as seconds, two decimals.
+ticks_to_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}'; }
 # The machine's CPU time in ticks spent on anything but waiting: user, nice, system,
 # irq and softirq of the "cpu" line of /proc/stat (idle, iowait and steal left out).
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
@@ -227,9 +229,9 @@ run_load() {
   [ "$name" = - ] && return 0
   t1=$(cpu_ticks) m1=$(machine_ticks) hwm=$(hwm_kib)
   local proc=null machine
-  machine=$(printf '{"busy_s":%s}' "$(awk -v t=$((m1 - m0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}')")
+  machine=$(printf '{"busy_s":%s}' "$(ticks_to_s $((m1 - m0)))")
   [ ${#MEASURE[@]} -gt 0 ] &&
-    proc=$(printf '{"cpu_s":%s,"hwm_kib":%s}' "$(awk -v t=$((t1 - t0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}')" "$hwm")
+    proc=$(printf '{"cpu_s":%s,"hwm_kib":%s}' "$(ticks_to_s $((t1 - t0)))" "$hwm")
   echo "{\"backend\":\"$backend\",\"target\":\"$target\",\"workload\":\"$name\",\"result\":$line,\"proc\":$proc,\"machine\":$machine}" >>"$RESULTS"
   say "$backend $target $name: $line proc=$proc"
 }

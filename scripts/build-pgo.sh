@@ -214,12 +214,19 @@ if [ "$BOLT" = 0 ]; then
   exit 0
 fi
 
+# bolt STEP ARGS...: llvm-bolt on the compiled proxy, its output in WORK/bolt-STEP.log
+# (the end of it shown when it fails).
+bolt() {
+  local log=$WORK/bolt-$1.log
+  shift
+  "$LLVM_BOLT" "$COMPILED" "$@" >"$log" 2>&1 || { tail -20 "$log" >&2; exit 1; }
+}
+
 say "instrumenting the optimized proxy with BOLT ($LLVM_BOLT)"
 # The instrumented binary counts every branch and call it takes and writes the counts
 # to the file named here when it exits.
-"$LLVM_BOLT" "$COMPILED" -instrument -instrumentation-file="$WORK/bolt.fdata" \
-  -o "$WORK/sealgate-bolt-instrumented" >"$WORK/bolt-instrument.log" 2>&1 ||
-  { tail -20 "$WORK/bolt-instrument.log" >&2; exit 1; }
+bolt instrument -instrument -instrumentation-file="$WORK/bolt.fdata" \
+  -o "$WORK/sealgate-bolt-instrumented"
 start_stack bolt "$WORK/sealgate-bolt-instrumented"
 train bolt
 stop_stack
@@ -230,10 +237,9 @@ say "laying out the optimized proxy by BOLT's profile"
 # splitting moves the blocks no training request ran (error paths, start-up) to a cold
 # region. Left off on purpose: identical code folding and splitting of exception
 # handling code, which change what function pointers and unwinding see.
-"$LLVM_BOLT" "$COMPILED" -data="$WORK/bolt.fdata" -o "$WORK/sealgate-bolt" \
+bolt optimize -data="$WORK/bolt.fdata" -o "$WORK/sealgate-bolt" \
   -reorder-blocks=ext-tsp -reorder-functions=hfsort+ -split-functions -split-all-cold \
-  -dyno-stats >"$WORK/bolt-optimize.log" 2>&1 ||
-  { tail -20 "$WORK/bolt-optimize.log" >&2; exit 1; }
+  -dyno-stats
 grep -E 'have non-empty execution profile|taken branches' "$WORK/bolt-optimize.log" >&2 || true
 "$WORK/sealgate-bolt" --version >/dev/null || { echo "the BOLT-optimized proxy does not run" >&2; exit 1; }
 install -m 0755 "$WORK/sealgate-bolt" "$OUT"

@@ -209,7 +209,6 @@ for b in backends:
     for op in ("put", "get"):
         for t in TARGETS:
             busy = proxy = done = 0.0
-            measured_proxy = True
             for w in small:
                 if not w.startswith(f"{op}-") or one_at_a_time(w):
                     continue
@@ -218,15 +217,12 @@ for b in backends:
                         continue
                     busy += run["machine"]["busy_s"]
                     done += run["result"]["done"]
-                    if run.get("proc"):
-                        proxy += run["proc"]["cpu_s"]
-                    else:
-                        measured_proxy = False
+                    proxy += (run.get("proc") or {}).get("cpu_s", 0.0)
             if done:
-                per = lambda s: s / done * 1e6  # noqa: E731
                 machine_cpu.setdefault(b, {}).setdefault(op, {})[t] = {
-                    "machine": per(busy),
-                    "proxy": per(proxy) if measured_proxy else None,
+                    "machine": busy / done * 1e6,
+                    # direct has no proxy process.
+                    "proxy": proxy / done * 1e6 if t in PROXIES else None,
                 }
 if machine_cpu:
     out("### The whole machine's CPU per 4 KiB request, 16 and 64 in flight (µs)")
