@@ -19,6 +19,10 @@ use sealgate::s3::handlers::passthrough::HOP_BY_HOP;
 use sealgate::upstream::client::{HttpClient, build_client};
 use tokio::net::TcpListener;
 
+/// The sealgate binary's allocator (src/main.rs): part of the stack this measures.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn forwardable(from: &HeaderMap) -> HeaderMap {
     let mut to = HeaderMap::with_capacity(from.len());
     for (name, value) in from {
