@@ -8,7 +8,7 @@ use sealgate::cli::{Cli, Command};
 use sealgate::config::Config;
 use sealgate::logging;
 
-/// jemalloc, not glibc's malloc: a request allocates ~90 times, six of them above the
+/// jemalloc, not glibc's malloc: a request allocates ~90 times, five of them above the
 /// 1 KiB glibc serves from its per-thread cache (the request and handler futures, the
 /// backend answer's read buffer, a sealed segment), and glibc takes those through its
 /// shared bins, consolidating its fast bins on the way. jemalloc caches all of them per
