@@ -285,8 +285,17 @@ run_set() {
 
 # small_rounds BACKEND: the 4 KiB set ROUNDS times over all targets, round r starting
 # at target r, so no target always runs first or last.
+# A target's first passes over its 4 KiB keys create the objects, and Ceph RGW ran them
+# at other rates than the overwrites after them (2,000 PUTs at 64 in flight into one
+# bucket of the backend alone: 1,530 req/s creating, 1,136 and 1,192 in the next two
+# passes, 1,306-1,356 in the five after), which a target met in whichever rounds came
+# first: two unmeasured passes go first, so every measured round overwrites.
 small_rounds() {
-  local backend=$1 r i n=${#SMALL_TARGETS[@]}
+  local backend=$1 r i t n=${#SMALL_TARGETS[@]} count=${SMALL_COUNT[$backend]}
+  for t in "${SMALL_TARGETS[@]}"; do
+    run_set "$backend" "$t" "- put 4096 $count 16 --prefix small
+- put 4096 $count 16 --prefix small"
+  done
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       run_set "$backend" "${SMALL_TARGETS[$(((r + i) % n))]}" "$(small_workloads "${SMALL_COUNT[$backend]}")"
@@ -456,12 +465,21 @@ for backend in $BACKENDS; do
     wl=$(grep -v -- '-1GiB-c8 ' <<<"$WORKLOADS")
   fi
   large_rounds "$backend" "$wl"
+  # The large set ends by deleting its objects, and RGW's garbage collector would free
+  # their data (gigabytes in a full run) on its own clock during the first 4 KiB rounds,
+  # under whichever targets ran then: free it now.
+  settle "$backend"
   say "$backend: 4 KiB requests, $ROUNDS rounds over all targets"
   small_rounds "$backend"
-  # The memory run once, against the embedded backend (or ceph when it is the only one).
-  if [ "$backend" = embedded ] || [[ " $BACKENDS " != *" embedded "* ]]; then
+  # The memory run once, against the embedded backend, or Ceph RGW in a quick run of it
+  # alone. Not Ceph in a full run: its OSD keeps objects in 8 GiB of RAM, and 64 PUTs of
+  # 1 GiB at once overflow it (the OSD grew to 19 GiB of this machine's 24 and stalled
+  # every write, the clean-up included).
+  if [ "$backend" = embedded ] || [[ " $BACKENDS " != *" embedded "* && $QUICK = 1 ]]; then
     use_target encrypted
     memory_run "$backend" "${T_EP[encrypted]}"
+  elif [[ " $BACKENDS " != *" embedded "* ]]; then
+    say "$backend: no memory run (64 concurrent 1 GiB PUTs overflow its OSD); run with the embedded backend for it"
   fi
   clean_buckets "$backend"
   stop_proxy
