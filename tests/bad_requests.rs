@@ -627,7 +627,7 @@ fn malformed_and_forged_requests_get_s3_errors_and_store_nothing() {
         "k43",
         signed(put("k43").header("x-amz-meta-big", &"a".repeat(32 * 1024))).raw(&host, true),
         431,
-        &[],
+        &["RequestHeaderSectionTooLarge"],
     );
     add(
         "too many headers",

@@ -3,8 +3,8 @@
 //! Host header, headers that may appear once, the declared size of XML request bodies,
 //! request rate per client address, and the stall timeout on a connection's socket.
 //!
-//! hyper already bounds the header section (`limits.max_header_bytes`,
-//! `limits.max_headers` → 431), the time to send a request head
+//! hyper already bounds the number of headers (`limits.max_headers` → 431) and the
+//! header section at the connection's buffer size (≥ `limits.max_header_bytes`), the time to send a request head
 //! (`server.header_timeout_secs`) and refuses conflicting framing (RFC 9112 §6.3); the
 //! semaphore in [`super::listener`] bounds connections. What hyper cannot know lives
 //! here, so every refusal is an S3 XML error made in one place.
@@ -28,6 +28,7 @@ use crate::s3::headers;
 /// The checks made on every request head before the service sees it.
 pub struct RequestGate {
     max_url_bytes: usize,
+    max_header_bytes: usize,
     max_xml_body_bytes: u64,
     rate: Option<RateLimiter>,
 }
@@ -46,6 +47,7 @@ impl RequestGate {
         });
         RequestGate {
             max_url_bytes: config.limits.max_url_bytes,
+            max_header_bytes: config.limits.max_header_bytes,
             max_xml_body_bytes: u64::try_from(config.limits.max_xml_body_bytes).unwrap_or(u64::MAX),
             rate,
         }
@@ -59,6 +61,16 @@ impl RequestGate {
             // answer rather than read on.
             return Err(S3Error::uri_too_long(
                 "The request URI is longer than this server accepts.",
+            )
+            .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        if header_section_len(req) > self.max_header_bytes {
+            // hyper reads heads up to its buffer size, which is larger than this limit
+            // so that bodies move in bigger reads; the rest of the head is counted here.
+            return Err(S3Error::new(
+                "RequestHeaderSectionTooLarge",
+                http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Your request header section exceeds the maximum allowed size.",
             )
             .with_header(http::header::CONNECTION, HeaderValue::from_static("close")));
         }
@@ -106,6 +118,19 @@ impl RequestGate {
         }
         Ok(())
     }
+}
+
+/// The bytes of the request's head as HTTP/1.1 sends it: the request line, then
+/// `name: value` and CRLF per header, then the blank line.
+fn header_section_len<B>(req: &http::Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + fields + 2
 }
 
 /// Headers a request may carry once. (hyper itself refuses differing `Content-Length`
@@ -525,6 +550,42 @@ mod tests {
             .unwrap_or_default();
         let err = gate.admit([127, 0, 0, 1].into(), &long).err();
         assert_eq!(err.map(|e| e.status.as_u16()), Some(414));
+    }
+
+    #[test]
+    fn header_section_is_counted_as_sent() {
+        let wire = "PUT /b/k?partNumber=1 HTTP/1.1\r\nhost: s3.local\r\nx-amz-meta-a: bb\r\n\r\n";
+        let req = http::Request::put("/b/k?partNumber=1")
+            .header("host", "s3.local")
+            .header("x-amz-meta-a", "bb")
+            .body(())
+            .unwrap_or_default();
+        assert_eq!(header_section_len(&req), wire.len());
+    }
+
+    #[test]
+    fn long_header_sections_are_refused_at_the_limit() {
+        let mut c = Config::default();
+        c.limits.max_header_bytes = 1024;
+        let gate = RequestGate::new(&c);
+        let with_meta = |n: usize| {
+            http::Request::get("/b/k")
+                .header("host", "s3.local")
+                .header("x-amz-meta-m", "v".repeat(n))
+                .body(())
+                .unwrap_or_default()
+        };
+        let base = header_section_len(&with_meta(0));
+        let at_limit = with_meta(1024 - base);
+        assert_eq!(header_section_len(&at_limit), 1024);
+        assert!(gate.admit([127, 0, 0, 1].into(), &at_limit).is_ok());
+        let err = gate
+            .admit([127, 0, 0, 1].into(), &with_meta(1025 - base))
+            .err();
+        assert_eq!(
+            err.map(|e| (e.status.as_u16(), e.code.to_string())),
+            Some((431, "RequestHeaderSectionTooLarge".to_string()))
+        );
     }
 
     fn refusal(req: http::Request<()>) -> Option<(u16, String)> {
