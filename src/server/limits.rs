@@ -3,8 +3,9 @@
 //! Host header, headers that may appear once, the declared size of XML request bodies,
 //! request rate per client address, and the stall timeout on a connection's socket.
 //!
-//! hyper already bounds the number of headers (`limits.max_headers` → 431) and the
-//! header section near the connection's buffer size (≥ `limits.max_header_bytes`), the time to send a request head
+//! hyper already bounds the number of headers (`limits.max_headers` → 431), the header
+//! section near the connection's buffer size (≥ `limits.max_header_bytes`, which the
+//! gate counts itself), the time to send a request head
 //! (`server.header_timeout_secs`) and refuses conflicting framing (RFC 9112 §6.3); the
 //! semaphore in [`super::listener`] bounds connections. What hyper cannot know lives
 //! here, so every refusal is an S3 XML error made in one place.

@@ -31,10 +31,6 @@ use crate::service::{self, AppState};
 /// (docs/PERFORMANCE.md, "Client connection buffers").
 const CLIENT_BUFFER_BYTES: usize = 128 * 1024;
 
-fn client_buffer_bytes(max_header_bytes: usize) -> usize {
-    CLIENT_BUFFER_BYTES.max(max_header_bytes)
-}
-
 /// Serves S3 on `listener` until `stopped` turns true, then drains.
 pub async fn serve_s3(
     listener: TcpListener,
@@ -59,7 +55,7 @@ pub async fn serve_s3(
         .header_read_timeout(header_timeout)
         .half_close(true)
         .keep_alive(true)
-        .max_buf_size(client_buffer_bytes(cfg.limits.max_header_bytes))
+        .max_buf_size(CLIENT_BUFFER_BYTES.max(cfg.limits.max_header_bytes))
         .max_headers(cfg.limits.max_headers);
     loop {
         // Waiting for a permit before accepting makes the kernel backlog, not memory,
