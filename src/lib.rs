@@ -51,7 +51,8 @@ pub async fn run(config: config::Config) -> Result<(), StartError> {
         tracing::warn!("stdout is closed: the start-up banner was not printed");
     }
     tracing::info!(
-        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        worker_threads = running.serving_threads(),
+        thread_per_core = running.thread_per_core(),
         "serving"
     );
     stop.recv().await;

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod limits;
 pub mod listener;
+pub mod shards;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     embedded: Option<EmbeddedBackend>,
+    shards: Option<Arc<shards::Shards>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -69,6 +71,8 @@ pub enum StartError {
     Embedded(#[from] crate::embedded::EmbeddedError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("cannot start the serving threads: {0}")]
+    Shards(std::io::Error),
 }
 
 /// Everything a request needs, built from the config, and the embedded backend when it
@@ -163,11 +167,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let s3_listener = bind("server.listen", config.server.listen).await?;
     let s3_addr = local_addr("server.listen", &s3_listener)?;
     let limits = Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
+    let shards = match config.server.thread_per_core {
+        true => Some(Arc::new(
+            shards::Shards::start(serving_threads(&config)).map_err(StartError::Shards)?,
+        )),
+        false => None,
+    };
     tasks.push(tokio::spawn(listener::serve_s3(
         s3_listener,
         tls.clone(),
         state.clone(),
         limits.clone(),
+        shards.clone(),
         stopped.clone(),
     )));
     let s3_http = match config.server.http_listen {
@@ -179,6 +190,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 None,
                 state.clone(),
                 limits.clone(),
+                shards.clone(),
                 stopped.clone(),
             )));
             Some(a)
@@ -208,21 +220,45 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stop,
         tasks,
         embedded,
+        shards,
         metrics,
     })
 }
 
 impl Running {
+    /// Threads serving client connections: the shards, or the shared runtime's workers.
+    pub fn serving_threads(&self) -> usize {
+        match &self.shards {
+            Some(shards) => shards.len(),
+            None => tokio::runtime::Handle::current().metrics().num_workers(),
+        }
+    }
+
+    /// Whether each client connection is served on one thread of its own shard.
+    pub fn thread_per_core(&self) -> bool {
+        self.shards.is_some()
+    }
+
     /// Stops accepting, drains in-flight requests within the configured grace period.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        if let Some(shards) = self.shards {
+            let _ = tokio::task::spawn_blocking(move || shards.stop()).await;
+        }
         if let Some(e) = self.embedded {
             e.stop().await;
         }
     }
+}
+
+/// Threads serving requests: `server.worker_threads`, or one per CPU the process may use.
+pub fn serving_threads(config: &Config) -> usize {
+    config.server.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {

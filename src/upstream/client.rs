@@ -73,7 +73,10 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-type PoolKey = (Scheme, Authority);
+/// A host, and the serving shard whose thread drives its connections
+/// ([`crate::server::shards`]; 0 off the shards): a request checks out only its own
+/// thread's connections, so a transfer's two connections stay on one thread.
+type PoolKey = (Scheme, Authority, usize);
 
 struct Pool {
     connector: HttpsConnector<HttpConnector>,
@@ -310,7 +313,11 @@ fn trim_idle(list: &mut Vec<Pooled>, max: usize) {
 }
 
 fn pool_key(uri: &Uri) -> Option<PoolKey> {
-    Some((uri.scheme()?.clone(), uri.authority()?.clone()))
+    Some((
+        uri.scheme()?.clone(),
+        uri.authority()?.clone(),
+        crate::server::shards::current(),
+    ))
 }
 
 /// rustls client config: system roots plus the configured bundle.
