@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Soak: the release binary against a backend under a mixed load at concurrency 32,
-# every byte read checked, RSS and open descriptors sampled from /proc.
+# Soak: the release binary (or, with SOAK_PROFILE=debug, the debug one) against a
+# backend under a mixed load at concurrency 32, every byte read checked, RSS and open
+# descriptors sampled from /proc.
 #
 #   ./scripts/soak.sh [DURATION_SECS]         embedded backend (default 1800 s)
 #   SOAK_BACKEND=ceph ./scripts/soak.sh 300   Ceph RGW from SEALGATE_TEST_CEPH_*
@@ -20,9 +21,15 @@ DURATION=${1:-1800}
 CONCURRENCY=${SOAK_CONCURRENCY:-32}
 say() { printf '== soak.sh %s\n' "$*"; }
 
-say "building the release binary and the soak tool"
-cargo build --release --bin sealgate --example soak
-TARGET=${CARGO_TARGET_DIR:-target}
+PROFILE=${SOAK_PROFILE:-release}
+case $PROFILE in
+  release) profile_flag=(--release) ;;
+  debug) profile_flag=() ;;
+  *) echo "SOAK_PROFILE is release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+say "building the $PROFILE binary and the soak tool"
+cargo build "${profile_flag[@]}" --bin sealgate --example soak
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sealgate-soak.XXXXXX")
 pid=""
@@ -69,7 +76,7 @@ $registry
 access_key = "$AK"
 secret_key = "$SK"
 TOML
-"$TARGET/release/sealgate" --config "$WORK/config.toml" >"$WORK/sealgate.log" 2>&1 &
+"$BIN/sealgate" --config "$WORK/config.toml" >"$WORK/sealgate.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -82,7 +89,7 @@ case "${SOAK_COPY:-1}" in
 esac
 say "sealgate pid $pid on 127.0.0.1:$PORT (${SOAK_BACKEND:-embedded} backend); $DURATION s at concurrency $CONCURRENCY"
 rc=0
-"$TARGET/release/examples/soak" --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
+"$BIN/examples/soak" --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --pid "$pid" --duration "$DURATION" --concurrency "$CONCURRENCY" --bucket "soak-$(date +%s)" "${copy[@]}" \
   --max-rss-growth-mib "${SOAK_MAX_RSS_GROWTH_MIB:-64}" --max-fd-growth "${SOAK_MAX_FD_GROWTH:-64}" || rc=$?
 say "object-facts caches at the end (entries, bytes):"
