@@ -129,11 +129,10 @@ if [ $# -eq 0 ]; then
   # its debug assertions and overflow checks, so it need not wait for the release
   # build. The 30-minute soak of the release binary is `scripts/soak.sh 1800`
   # (docs/OPERATIONS.md).
-  cargo build --quiet --bin sealgate --example soak
   prop_pid=
   if [ "${runner[1]}" = nextest ]; then
     # nextest lets go of cargo's build lock once the tests are built, so the soak's
-    # own (empty) build is not held up by the running property tests.
+    # own build is not held up by the running property tests.
     filter=$(printf 'test(%s) | ' "${proptests[@]}")
     say "running: format property tests at 10,000 cases, beside the soak"
     PROPTEST_CASES=10000 cargo nextest run --lib -E "${filter% | }" >"$WORK/proptests.log" 2>&1 &
