@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Soak: the release binary (or, with SOAK_PROFILE=debug, the debug one) against a
-# backend under a mixed load at concurrency 32, every byte read checked, RSS and open
-# descriptors sampled from /proc.
+# Soak: the release binary (or, with SOAK_PROFILE=debug, the test command's debug
+# build) against a backend under a mixed load at concurrency 32, every byte read
+# checked, RSS and open descriptors sampled from /proc.
 #
 #   ./scripts/soak.sh [DURATION_SECS]         embedded backend (default 1800 s)
 #   SOAK_BACKEND=ceph ./scripts/soak.sh 300   Ceph RGW from SEALGATE_TEST_CEPH_*
@@ -24,7 +24,8 @@ say() { printf '== soak.sh %s\n' "$*"; }
 PROFILE=${SOAK_PROFILE:-release}
 case $PROFILE in
   release) profile_flag=(--release) ;;
-  debug) profile_flag=() ;;
+  # The test command's build (scripts/test.sh): without jemalloc, so nothing is rebuilt.
+  debug) profile_flag=(--no-default-features) ;;
   *) echo "SOAK_PROFILE is release or debug, not $PROFILE" >&2; exit 2 ;;
 esac
 say "building the $PROFILE binary and the soak tool"

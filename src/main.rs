@@ -14,6 +14,7 @@ use sealgate::logging;
 /// shared bins, consolidating its fast bins on the way. jemalloc caches all of them per
 /// thread: 1-9 µs (a median of 4) less of the proxy's CPU per 4 KiB request at 16-64 in
 /// flight, large transfers as fast as before (docs/PERFORMANCE.md, "Allocator").
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -20,6 +20,7 @@ use sealgate::upstream::client::{HttpClient, build_client};
 use tokio::net::TcpListener;
 
 /// The sealgate binary's allocator (src/main.rs): part of the stack this measures.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
