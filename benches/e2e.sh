@@ -126,7 +126,8 @@ if [ "$PGO" = 1 ]; then
 else
   SEALGATE=$TARGET_DIR/release/sealgate SEALGATE_BUILD=release
   if [ "$BUILD" = 1 ]; then
-    # The bare target runs in full runs only; its link is ~20 s a quick run need not wait for.
+    # The bare target runs in full runs only: its thin-LTO link of the whole stack (45-65
+    # s of CPU, like each example's) is one a quick run need not wait for.
     examples=(--example e2e-load --example embedded-backend)
     [ "$QUICK" = 0 ] && examples+=(--example bare-proxy)
     say "building release binaries (sealgate, ${examples[*]})"
