@@ -32,8 +32,11 @@
 # Writes OUT/e2e.jsonl (raw), OUT/e2e.json, OUT/e2e.md (Markdown tables, also on
 # stdout) and OUT/e2e.svg (chart).
 #
-#   benches/e2e.sh [--quick] [--pgo] [--backends "embedded ceph"] [--out DIR] [--no-build]
+#   benches/e2e.sh [--quick] [--pgo] [--backends "embedded ceph"] [--out DIR]
+#                  [--no-build | --build-only]
 #
+# --build-only: build the binaries this run would measure, then stop (scripts/test.sh
+# builds the quick run's this way beside the tests, so the list lives here only).
 # --pgo: plain and encrypting sealgate are the container image's build, scripts/build-pgo.sh
 # (profile-guided, then laid out by BOLT; target/pgo/sealgate, built first unless
 # --no-build) instead of `cargo build --release`'s; the report says which build it
@@ -46,7 +49,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-QUICK=0 BACKENDS="embedded ceph" OUT=target/e2e-bench BUILD=1 PGO=0
+QUICK=0 BACKENDS="embedded ceph" OUT=target/e2e-bench BUILD=1 BUILD_ONLY=0 PGO=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
@@ -54,9 +57,11 @@ while [ $# -gt 0 ]; do
     --backends) BACKENDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --build-only) BUILD_ONLY=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[ "$BUILD" = 0 ] && [ "$BUILD_ONLY" = 1 ] && { echo "--build-only and --no-build exclude each other" >&2; exit 2; }
 . scripts/backends/lib.sh
 started=$SECONDS
 say() { printf '== e2e [%4ds] %s\n' $((SECONDS - started)) "$*" >&2; }
@@ -134,6 +139,9 @@ else
     cargo build --release --quiet --bin sealgate "${examples[@]}"
   fi
 fi
+# scripts/test.sh builds the quick run's binaries ahead, beside the tests, with this
+# script's own list: --build-only.
+[ "$BUILD_ONLY" = 1 ] && { say "built"; exit 0; }
 LOAD=$TARGET_DIR/release/examples/e2e-load
 EMBEDDED=$TARGET_DIR/release/examples/embedded-backend
 BARE=$TARGET_DIR/release/examples/bare-proxy

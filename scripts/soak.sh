@@ -24,8 +24,8 @@ say() { printf '== soak.sh %s\n' "$*"; }
 PROFILE=${SOAK_PROFILE:-release}
 case $PROFILE in
   release) profile_flag=(--release) ;;
-  # The test command's build (scripts/test.sh): without jemalloc, so nothing is rebuilt.
-  debug) profile_flag=(--no-default-features) ;;
+  # The test command's build (scripts/test.sh), so nothing is rebuilt.
+  debug) . scripts/test-features.sh; profile_flag=("${TEST_FEATURES[@]}") ;;
   *) echo "SOAK_PROFILE is release or debug, not $PROFILE" >&2; exit 2 ;;
 esac
 say "building the $PROFILE binary and the soak tool"

@@ -69,11 +69,10 @@ else
   runner=(cargo test)
   all=(--all-targets --no-fail-fast)
 fi
-# Without jemalloc, the binary's allocator (Cargo.toml, feature `jemalloc`): its C
-# build is ~90 s of CPU, and the tests check what the proxy does, not its allocator.
-# The soak of the debug build and the property tests below build the same way, so
-# nothing is built twice.
-features=(--no-default-features)
+# The debug build's features (without jemalloc), which the soak of the debug build and
+# the property tests below share, so nothing is built twice.
+. scripts/test-features.sh
+features=("${TEST_FEATURES[@]}")
 if [ $# -gt 0 ]; then cargo_args=("${features[@]}" "$@"); else cargo_args=("${features[@]}" "${all[@]}"); fi
 say "building: ${runner[*]} --no-run ${cargo_args[*]}"
 build_ok=1
@@ -103,12 +102,10 @@ if [ $# -eq 0 ] && [ "${SEALGATE_SKIP_BENCH:-0}" != 1 ]; then
   # The benchmark needs release binaries: a second build of every dependency, the
   # largest piece of CPU work after the test build. It starts now at the lowest CPU
   # priority, to use whatever the tests leave idle without slowing them, and gets its
-  # full share once they are done (below). The benchmark's own `cargo build --release`
+  # full share once they are done (below). The benchmark's own build, of the same list,
   # then finds nothing left to do.
   say "building release binaries in the background (log: $WORK/release-build.log)"
-  # (The quick run measures no bare target, so no bare-proxy.)
-  nice -n 19 cargo build --release --bin sealgate --example e2e-load --example embedded-backend \
-    >"$WORK/release-build.log" 2>&1 &
+  nice -n 19 benches/e2e.sh --quick --build-only >"$WORK/release-build.log" 2>&1 &
   release_pid=$!
 fi
 # renice_tree PID: the process and its descendants back to the normal priority (best
