@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use aws_lc_rs::digest::{Context as Sha256, SHA256};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use md5::{Digest as _, Md5};
+use sealgate_md5::Md5;
 use subtle::ConstantTimeEq as _;
 
 use super::checksum::{ChecksumAlgorithm, Checksummer};
@@ -169,7 +169,7 @@ impl Checks {
             }
         }
         if let Some((h, expected)) = self.md5.take() {
-            let got: [u8; 16] = h.finalize().into();
+            let got = h.finalize();
             if !bool::from(got.ct_eq(&expected)) {
                 return Err(AuthError::ContentMd5Mismatch);
             }

@@ -125,6 +125,58 @@ fn content_md5_is_checked() {
     assert_eq!(outcome.error(), Some(AuthError::ContentMd5Mismatch));
 }
 
+/// RFC 1321's test suite (appendix A.5), through the MD5 the verifying body uses.
+#[test]
+fn md5_matches_the_rfc_1321_test_suite() {
+    let suite: [(&str, &str); 7] = [
+        ("", "d41d8cd98f00b204e9800998ecf8427e"),
+        ("a", "0cc175b9c0f1b6a831c399e269772661"),
+        ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+        ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+        (
+            "abcdefghijklmnopqrstuvwxyz",
+            "c3fcd3d76192e4007dfb496cca67e13b",
+        ),
+        (
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            "d174ab98d277d9f5a5611c2c9f419d9f",
+        ),
+        (
+            "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+            "57edf4a22be3c955ac49da2e2107b67a",
+        ),
+    ];
+    for (input, want) in suite {
+        let got: String = Md5::digest(input.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(got, want, "MD5({input:?})");
+    }
+}
+
+proptest::proptest! {
+    /// Fed in any pieces, the MD5 equals an independent implementation's (RustCrypto
+    /// md-5) of the whole input: block boundaries, partial blocks and empty updates.
+    #[test]
+    fn md5_in_any_pieces_matches_an_independent_implementation(
+        data in proptest::collection::vec(proptest::num::u8::ANY, 0..4096),
+        cuts in proptest::collection::vec(0usize..4096, 0..8),
+    ) {
+        use md5::Digest as _;
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+        cuts.sort_unstable();
+        let mut h = Md5::new();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([data.len()]) {
+            h.update(&data[from..cut]);
+            from = cut;
+        }
+        let want: [u8; 16] = md5::Md5::digest(&data).into();
+        proptest::prop_assert_eq!(h.finalize(), want);
+    }
+}
+
 #[test]
 fn header_checksum_is_checked_and_reported() {
     let good = spec(

@@ -2,8 +2,7 @@ use crate::error::*;
 use crate::utils::hex;
 
 use s3s::auth::Credentials;
-use s3s::crypto::Checksum;
-use s3s::crypto::Md5;
+use sealgate_md5::Md5;
 use s3s::dto;
 use s3s::dto::PartNumber;
 

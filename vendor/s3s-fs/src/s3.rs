@@ -4,8 +4,7 @@ use crate::utils::*;
 
 use s3s::S3;
 use s3s::S3Result;
-use s3s::crypto::Checksum;
-use s3s::crypto::Md5;
+use sealgate_md5::Md5;
 use s3s::dto::*;
 use s3s::s3_error;
 use s3s::{S3Request, S3Response};
