@@ -70,7 +70,7 @@ MIB=1048576
 # name op size count concurrency [extra load arguments]; "-" lines are cleanup only.
 # The 64 MiB transfers one at a time move four objects (about half a second of PUT):
 # with two, a run lasted 0.25 s, and one stall of the shared machine moved a round by
-# 10 %.
+# up to 15 %.
 if [ "$QUICK" = 1 ]; then
   WORKLOADS="put-64MiB-c1 put $((64 * MIB)) 4 1
 get-64MiB-c1 get $((64 * MIB)) 4 1
