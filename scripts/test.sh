@@ -72,8 +72,7 @@ fi
 # The debug build's features (without jemalloc), which the soak of the debug build and
 # the property tests below share, so nothing is built twice.
 . scripts/test-features.sh
-features=("${TEST_FEATURES[@]}")
-if [ $# -gt 0 ]; then cargo_args=("${features[@]}" "$@"); else cargo_args=("${features[@]}" "${all[@]}"); fi
+if [ $# -gt 0 ]; then cargo_args=("${TEST_FEATURES[@]}" "$@"); else cargo_args=("${TEST_FEATURES[@]}" "${all[@]}"); fi
 say "building: ${runner[*]} --no-run ${cargo_args[*]}"
 build_ok=1
 "${runner[@]}" --no-run "${cargo_args[@]}" || build_ok=0
@@ -138,7 +137,7 @@ if [ $# -eq 0 ]; then
     # own build is not held up by the running property tests.
     filter=$(printf 'test(%s) | ' "${proptests[@]}")
     say "running: format property tests at 10,000 cases, beside the soak"
-    PROPTEST_CASES=10000 cargo nextest run "${features[@]}" --lib -E "${filter% | }" >"$WORK/proptests.log" 2>&1 &
+    PROPTEST_CASES=10000 cargo nextest run "${TEST_FEATURES[@]}" --lib -E "${filter% | }" >"$WORK/proptests.log" 2>&1 &
     prop_pid=$!
   fi
   say "running: soak of the debug build for ${SEALGATE_SOAK_SECS:-300} s"
@@ -150,7 +149,7 @@ if [ $# -eq 0 ]; then
     [ "$prop_ok" = 1 ] || { tail -n 60 "$WORK/proptests.log"; echo "property tests failed" >&2; exit 1; }
   else
     say "running: format property tests at 10,000 cases"
-    PROPTEST_CASES=10000 cargo test "${features[@]}" --lib -- "${proptests[@]}"
+    PROPTEST_CASES=10000 cargo test "${TEST_FEATURES[@]}" --lib -- "${proptests[@]}"
   fi
 fi
 if [ -n "$release_pid" ] && ! wait "$release_pid"; then
