@@ -138,36 +138,22 @@ async fn get_range(
     parts: http::request::Parts,
     client_range: &str,
 ) -> Result<Response<BoxBody>, S3Error> {
-    // Step 1: the first bytes, with the client's conditions; they carry the metadata,
-    // the ETag, the total size and part 1's header.
-    let probe = fetch(
-        rc,
-        &parts,
-        http::Method::GET,
-        Some(format!("bytes=0-{}", PART_HEADER_LEN - 1)),
-        None,
-    )
-    .await?;
-    let (head, incoming) = probe.into_parts();
-    let Some(envelope) = envelope_of(&head.headers)? else {
-        drop(incoming);
-        // A plaintext object: ask again with the client's own range.
-        let resp = fetch(
-            rc,
-            &parts,
-            http::Method::GET,
-            Some(client_range.to_string()),
-            None,
-        )
-        .await?;
-        return plaintext_answer(rc, relay_response(rc, resp));
+    let probed = match Probed::probe(rc, &parts).await? {
+        ProbeAnswer::Sealed(probed) => probed,
+        ProbeAnswer::Refused(out) => return Ok(out),
+        ProbeAnswer::Plaintext => {
+            // Ask again with the client's own range.
+            let resp = fetch(
+                rc,
+                &parts,
+                http::Method::GET,
+                Some(client_range.to_string()),
+                None,
+            )
+            .await?;
+            return plaintext_answer(rc, relay_response(rc, resp));
+        }
     };
-    if !head.status.is_success() {
-        let mut out = relay_response(rc, Response::from_parts(head, incoming));
-        hide_from_client(out.headers_mut());
-        return Ok(out);
-    }
-    let probed = Probed::from_probe(rc, &head.headers, envelope, incoming).await?;
     let total = probed.layout.total_plain_len;
     let (start, end) = match range::resolve(Some(client_range), total) {
         ByteRange::Whole => return get_whole(rc, &parts, Some(&probed.etag)).await,
@@ -195,10 +181,48 @@ pub(crate) struct Probed {
     pub part1: Option<PartHeader>,
 }
 
+/// How the probe of a ranged or part read came back.
+pub(crate) enum ProbeAnswer {
+    /// The object is plaintext: the caller asks again with its own request.
+    Plaintext,
+    /// The backend's refusal (a failed condition, no such key), ready to relay.
+    Refused(Response<BoxBody>),
+    /// An encrypted object, its layout learned.
+    Sealed(Probed),
+}
+
 impl Probed {
+    /// Reads the object's first bytes with the client's conditions: they carry the
+    /// metadata, the ETag, the total size and part 1's header.
+    pub(crate) async fn probe(
+        rc: &RequestContext,
+        parts: &http::request::Parts,
+    ) -> Result<ProbeAnswer, S3Error> {
+        let resp = fetch(
+            rc,
+            parts,
+            http::Method::GET,
+            Some(format!("bytes=0-{}", PART_HEADER_LEN - 1)),
+            None,
+        )
+        .await?;
+        let (head, incoming) = resp.into_parts();
+        let Some(envelope) = envelope_of(&head.headers)? else {
+            return Ok(ProbeAnswer::Plaintext);
+        };
+        if !head.status.is_success() {
+            let mut out = relay_response(rc, Response::from_parts(head, incoming));
+            hide_from_client(out.headers_mut());
+            return Ok(ProbeAnswer::Refused(out));
+        }
+        Probed::from_probe(rc, &head.headers, envelope, incoming)
+            .await
+            .map(ProbeAnswer::Sealed)
+    }
+
     /// From the answer to `bytes=0-31`: total size, ETag and part 1's header. The
     /// layout goes into the cache for later `partNumber` HEADs.
-    pub(crate) async fn from_probe(
+    async fn from_probe(
         rc: &RequestContext,
         headers: &HeaderMap,
         envelope: Envelope,

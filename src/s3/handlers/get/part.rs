@@ -13,7 +13,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::{
-    Probed, content_length, copy_response_headers, etag_parts, expect_partial, fetch,
+    ProbeAnswer, Probed, content_length, copy_response_headers, etag_parts, expect_partial, fetch,
     fetch_keeping_part_number, get_whole, plaintext_answer, plaintext_size, read_prefix,
     serve_range,
 };
@@ -79,26 +79,14 @@ pub async fn get_part(
     parts: http::request::Parts,
 ) -> Result<Response<BoxBody>, S3Error> {
     let number = requested_part(rc, &parts)?;
-    let probe = fetch(
-        rc,
-        &parts,
-        http::Method::GET,
-        Some(format!("bytes=0-{}", PART_HEADER_LEN - 1)),
-        None,
-    )
-    .await?;
-    let (head, incoming) = probe.into_parts();
-    let Some(envelope) = envelope_of(&head.headers)? else {
-        drop(incoming);
-        let resp = fetch_keeping_part_number(rc, &parts, http::Method::GET).await?;
-        return plaintext_answer(rc, relay_response(rc, resp));
+    let probed = match Probed::probe(rc, &parts).await? {
+        ProbeAnswer::Sealed(probed) => probed,
+        ProbeAnswer::Refused(out) => return Ok(out),
+        ProbeAnswer::Plaintext => {
+            let resp = fetch_keeping_part_number(rc, &parts, http::Method::GET).await?;
+            return plaintext_answer(rc, relay_response(rc, resp));
+        }
     };
-    if !head.status.is_success() {
-        let mut out = relay_response(rc, Response::from_parts(head, incoming));
-        hide_from_client(out.headers_mut());
-        return Ok(out);
-    }
-    let probed = Probed::from_probe(rc, &head.headers, envelope, incoming).await?;
     let layout = probed.layout;
     if number > layout.parts {
         return Err(part_not_satisfiable(number, layout.parts));
