@@ -2,7 +2,8 @@
 //! boto3 (`tests/common/embedded_backend.py`): whole and ranged reads of small, empty
 //! and multi-chunk objects, metadata and content headers on GET and HEAD, a missing
 //! key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5 that must
-//! leave the object it would have replaced as it was. Through the proxy these are
+//! leave the object it would have replaced as it was, and date conditions on reads and
+//! copy sources at the whole second of Last-Modified. Through the proxy these are
 //! masked (it checks digests itself and aborts the backend's upload), so they are
 //! checked here, against the backend the proxy starts when none is configured. And
 //! multipart uploads (`tests/common/embedded_multipart.py`): a part list S3 refuses is

@@ -10,7 +10,8 @@
 //!   stored), returned with `x-amz-checksum-mode: ENABLED` on whole-object reads of
 //!   single PUTs, never a backend checksum of ciphertext;
 //! - conditional writes (`If-None-Match: *`, `If-Match`) on PutObject and
-//!   CompleteMultipartUpload;
+//!   CompleteMultipartUpload, and conditional reads (`If-Match`, `If-None-Match` and the
+//!   two dates, with S3's precedence) on whole, ranged and `partNumber` GETs and HEADs;
 //! - tagging and DeleteObjects.
 //!
 //! Backends: Ceph RGW 16.2 and the embedded one run every scenario but tagging, which

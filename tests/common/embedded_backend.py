@@ -198,4 +198,16 @@ for t in readers:
     t.join()
 check(not mixed, f"{len(mixed)} reads mixed two writes, e.g. {mixed[:3]}")
 
+# Conditions on dates compare at the whole second of the Last-Modified a client was
+# given (the file's time has nanoseconds): the object's own Last-Modified is "not
+# modified since" for a read, and fails a copy that asks for a source modified since.
+s3.put_object(Bucket=bucket, Key="dated", Body=b"dated")
+modified = s3.head_object(Bucket=bucket, Key="dated")["LastModified"]
+expect_error("GET If-Modified-Since its Last-Modified", lambda: get("dated", IfModifiedSince=modified), "304", 304)
+check(get("dated", IfUnmodifiedSince=modified)[1] == b"dated", "GET If-Unmodified-Since its Last-Modified")
+source = {"Bucket": bucket, "Key": "dated"}
+expect_error("copy with x-amz-copy-source-if-modified-since the source's Last-Modified", lambda: s3.copy_object(Bucket=bucket, Key="dated-copy", CopySource=source, CopySourceIfModifiedSince=modified), "PreconditionFailed", 412)
+s3.copy_object(Bucket=bucket, Key="dated-copy", CopySource=source, CopySourceIfUnmodifiedSince=modified)
+check(get("dated-copy")[1] == b"dated", "copy with x-amz-copy-source-if-unmodified-since the source's Last-Modified")
+
 print(f"ok {s3check.passed}")

@@ -54,6 +54,47 @@ fn fmt_content_range(start: u64, end_inclusive: u64, size: u64) -> String {
     format!("bytes {start}-{end_inclusive}/{size}")
 }
 
+/// A modification time as conditions compare it: at the whole second, the resolution of
+/// the Last-Modified a client was given (a file's time has nanoseconds).
+fn whole_seconds(time: SystemTime) -> Timestamp {
+    let seconds = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| std::time::Duration::from_secs(d.as_secs()))
+        .unwrap_or_default();
+    Timestamp::from(SystemTime::UNIX_EPOCH + seconds)
+}
+
+/// The read conditions of GetObject and HeadObject, in S3's order: If-Match, else
+/// If-Unmodified-Since, fails with 412; then If-None-Match, else If-Modified-Since,
+/// answers 304.
+fn check_read_conditions(
+    etag: &ETag,
+    last_modified: SystemTime,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let modified = whole_seconds(last_modified);
+    let precondition_failed = match if_match {
+        Some(ETagCondition::Any) => false,
+        Some(ETagCondition::ETag(expected)) => !etag.strong_cmp(expected),
+        None => if_unmodified_since.is_some_and(|since| modified > *since),
+    };
+    if precondition_failed {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    let not_modified = match if_none_match {
+        Some(ETagCondition::Any) => true,
+        Some(ETagCondition::ETag(other)) => etag.weak_cmp(other),
+        None => if_modified_since.is_some_and(|since| modified <= *since),
+    };
+    if not_modified {
+        return Err(s3_error!(NotModified));
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl S3 for FileSystem {
     #[tracing::instrument]
@@ -91,7 +132,7 @@ impl S3 for FileSystem {
         }
 
         let file_metadata = try_!(fs::metadata(&src_path).await);
-        let src_last_modified = Timestamp::from(try_!(file_metadata.modified()));
+        let src_last_modified = whole_seconds(try_!(file_metadata.modified()));
 
         // Always load internal info – needed for ETag derivation and checksum propagation.
         let src_info = self.load_internal_info(bucket, key).await?;
@@ -350,6 +391,16 @@ impl S3 for FileSystem {
             None => self.get_md5_sum(&input.bucket, &input.key).await?,
         };
 
+        let e_tag = ETag::Strong(md5_sum);
+        check_read_conditions(
+            &e_tag,
+            last_modified,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
+
         let checksum = match &info {
             // S3 skips returning the checksum if a range is specified that is
             // less than the whole file
@@ -371,7 +422,7 @@ impl S3 for FileSystem {
             cache_control: obj_attrs.as_ref().and_then(|a| a.cache_control.clone()),
             expires: obj_attrs.as_ref().and_then(|a| a.get_expires_timestamp()),
             website_redirect_location: obj_attrs.as_ref().and_then(|a| a.website_redirect_location.clone()),
-            e_tag: Some(ETag::Strong(md5_sum)),
+            e_tag: Some(e_tag),
             checksum_crc32: checksum.checksum_crc32,
             checksum_crc32c: checksum.checksum_crc32c,
             checksum_sha1: checksum.checksum_sha1,
@@ -418,7 +469,8 @@ impl S3 for FileSystem {
             })
         });
         let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
-        let last_modified = Timestamp::from(try_!(file_metadata.modified()));
+        let modified = try_!(file_metadata.modified());
+        let last_modified = Timestamp::from(modified);
         let directory_object = input.key.ends_with('/');
         let file_len = object_len(&file_metadata, directory_object)?;
 
@@ -427,6 +479,15 @@ impl S3 for FileSystem {
             None if directory_object => hex(Md5::new().finalize()),
             None => self.get_md5_sum(&input.bucket, &input.key).await?,
         };
+        let e_tag = ETag::Strong(md5_sum);
+        check_read_conditions(
+            &e_tag,
+            modified,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
 
         let checksum = match &info {
             Some(info) => crate::checksum::from_internal_info(info),
@@ -445,7 +506,7 @@ impl S3 for FileSystem {
             website_redirect_location: obj_attrs.as_ref().and_then(|a| a.website_redirect_location.clone()),
             last_modified: Some(last_modified),
             metadata: obj_attrs.as_ref().and_then(|a| a.user_metadata.clone()),
-            e_tag: Some(ETag::Strong(md5_sum)),
+            e_tag: Some(e_tag),
             checksum_crc32: checksum.checksum_crc32,
             checksum_crc32c: checksum.checksum_crc32c,
             checksum_sha1: checksum.checksum_sha1,
