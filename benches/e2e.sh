@@ -332,12 +332,12 @@ small_rounds() {
     run_set "$backend" "$t" "- put 4096 $count 16 --prefix small
 - put 4096 $count 16 --prefix small"
   done
-  local -a set
-  mapfile -t set < <(small_workloads "$count")
+  local -a workloads
+  mapfile -t workloads < <(small_workloads "$count")
   for ((r = 0; r < ROUNDS; r++)); do
-    for ((w = 0; w < ${#set[@]}; w++)); do
+    for ((w = 0; w < ${#workloads[@]}; w++)); do
       for ((i = 0; i < n; i++)); do
-        run_set "$backend" "${SMALL_TARGETS[$(((r + w + i) % n))]}" "${set[$w]}"
+        run_set "$backend" "${SMALL_TARGETS[$(((r + w + i) % n))]}" "${workloads[$w]}"
       done
     done
   done
@@ -350,7 +350,8 @@ large_rounds() {
   local backend=$1 r g i n=${#TARGETS[@]} group="" line
   local -a groups=()
   # A group left with nothing to measure (Ceph RGW's set drops the 1 GiB transfers at
-  # concurrency 8, not their clean-up) is dropped whole.
+  # concurrency 8, not their clean-up) is dropped whole. The "=" after SET ends its
+  # last group.
   while IFS= read -r line; do
     if [ "$line" = "=" ]; then
       grep -q -v '^- ' <<<"$group" && groups+=("$group")

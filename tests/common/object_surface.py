@@ -321,9 +321,10 @@ def conditional(bucket, backend):
 
 
 def conditional_reads(s3, bucket, key, body):
-    """Ranged and part reads of an encrypted object under read conditions: the proxy's
-    first read of such a GET carries the client's conditions, and a refusal is the
-    answer, never a decryption of it."""
+    """Reads of an encrypted object under read conditions: ranged and part GETs (the
+    proxy's first read carries the client's conditions, and a refusal is the answer,
+    never a decryption of it), then whole GETs and HEADs with the dates and S3's
+    precedence."""
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     other = '"0123456789abcdef0123456789abcdef"'
     for label, extra in (("range", {"Range": "bytes=1-3"}), ("partNumber", {"PartNumber": 1})):
