@@ -3,7 +3,8 @@
 //! and multi-chunk objects, metadata and content headers on GET and HEAD, a missing
 //! key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5 that must
 //! leave the object it would have replaced as it was, and date conditions on reads and
-//! copy sources at the whole second of Last-Modified. Through the proxy these are
+//! copy sources at the whole second of Last-Modified, read conditions before a Range,
+//! and a file placed in the backend's directory by hand. Through the proxy these are
 //! masked (it checks digests itself and aborts the backend's upload), so they are
 //! checked here, against the backend the proxy starts when none is configured. And
 //! multipart uploads (`tests/common/embedded_multipart.py`): a part list S3 refuses is
@@ -18,8 +19,8 @@ use sealgate::embedded::EmbeddedBackend;
 const SCRIPT: &str = include_str!("common/embedded_backend.py");
 const MULTIPART_SCRIPT: &str = include_str!("common/embedded_multipart.py");
 
-/// Runs `script` with boto3 against a fresh embedded backend; the number of checks it
-/// reports.
+/// Runs `script` with boto3 against a fresh embedded backend, with a bucket name and
+/// the directory of the backend's buckets as arguments; the number of checks it reports.
 fn run_against_embedded(name: &str, script: &str) -> u32 {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -34,7 +35,9 @@ fn run_against_embedded(name: &str, script: &str) -> u32 {
         client_env: Vec::new(),
         sse_kms: false,
     });
-    let out = env.run_python(name, script, &[&unique_bucket("embedded-backend")]);
+    let objects = backend.objects_dir();
+    let root = objects.to_str().expect("objects dir path is UTF-8");
+    let out = env.run_python(name, script, &[&unique_bucket("embedded-backend"), root]);
     runtime.block_on(backend.stop());
     out.trim()
         .strip_prefix("ok ")

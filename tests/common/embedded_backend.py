@@ -7,9 +7,12 @@
 # Content-MD5, which must leave the object it would have replaced exactly as it was;
 # CopyObject, whose copy must take the destination's place whole; and HEADs and GETs
 # racing overwrites, which must see an object's body, attributes and ETag from one
-# write.
+# write. Read conditions come before a Range, as S3 orders them; a file placed in the
+# backend's directory by hand (no attributes, no internal info) reads whole and ranged,
+# with its MD5 as ETag.
 #
-# usage: embedded_backend.py BUCKET       prints "ok" and the number of checks
+# usage: embedded_backend.py BUCKET ROOT  prints "ok" and the number of checks
+#        (ROOT: the directory that holds the backend's buckets)
 import base64
 import hashlib
 import os
@@ -26,7 +29,7 @@ check, expect_error = s3check.check, s3check.expect_error
 
 
 s3 = client()
-bucket = sys.argv[1]
+bucket, root = sys.argv[1], sys.argv[2]
 s3.create_bucket(Bucket=bucket)
 
 
@@ -209,5 +212,29 @@ source = {"Bucket": bucket, "Key": "dated"}
 expect_error("copy with x-amz-copy-source-if-modified-since the source's Last-Modified", lambda: s3.copy_object(Bucket=bucket, Key="dated-copy", CopySource=source, CopySourceIfModifiedSince=modified), "PreconditionFailed", 412)
 s3.copy_object(Bucket=bucket, Key="dated-copy", CopySource=source, CopySourceIfUnmodifiedSince=modified)
 check(get("dated-copy")[1] == b"dated", "copy with x-amz-copy-source-if-unmodified-since the source's Last-Modified")
+
+# A failed condition is the answer even when the Range could not be served (RFC 9110,
+# section 13.2.2: conditions before Range); with the conditions met, the Range's 416.
+etag = s3.head_object(Bucket=bucket, Key="dated")["ETag"]
+other = '"0123456789abcdef0123456789abcdef"'
+beyond = "bytes=100-200"
+expect_error("unservable Range with If-Match of another ETag", lambda: get("dated", Range=beyond, IfMatch=other), "PreconditionFailed", 412)
+expect_error("unservable Range with If-None-Match of the ETag", lambda: get("dated", Range=beyond, IfNoneMatch=etag), "304", 304)
+expect_error("unservable Range with If-Modified-Since Last-Modified", lambda: get("dated", Range=beyond, IfModifiedSince=modified), "304", 304)
+expect_error("unservable Range with If-Match of the ETag", lambda: get("dated", Range=beyond, IfMatch=etag), "InvalidRange", 416)
+
+# A file put in the bucket's directory by hand has no attributes and no internal info:
+# its ETag is its MD5, hashed on read, and its body is still read from the start.
+placed = os.urandom(300 * KIB)
+with open(os.path.join(root, bucket, "placed"), "wb") as f:
+    f.write(placed)
+placed_etag = f'"{hashlib.md5(placed).hexdigest()}"'
+r, body = get("placed")
+check(body == placed, f"placed file read back differently ({len(body)} bytes)")
+check(r["ETag"] == placed_etag, f"placed file: ETag {r['ETag']}, want {placed_etag}")
+r, body = get("placed", Range="bytes=1000-1999", IfMatch=placed_etag)
+check(body == placed[1000:2000], f"placed file, ranged with If-Match: {len(body)} bytes")
+expect_error("placed file with If-None-Match of its MD5", lambda: get("placed", IfNoneMatch=placed_etag), "304", 304)
+check(s3.head_object(Bucket=bucket, Key="placed")["ETag"] == placed_etag, "placed file: HEAD ETag")
 
 print(f"ok {s3check.passed}")

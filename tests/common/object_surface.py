@@ -323,8 +323,8 @@ def conditional(bucket, backend):
 def conditional_reads(s3, bucket, key, body):
     """Reads of an encrypted object under read conditions: ranged and part GETs (the
     proxy's first read carries the client's conditions, and a refusal is the answer,
-    never a decryption of it), then whole GETs and HEADs with the dates and S3's
-    precedence."""
+    never a decryption of it), a Range past the end under conditions (the conditions
+    decide first), then whole GETs and HEADs with the dates and S3's precedence."""
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     other = '"0123456789abcdef0123456789abcdef"'
     for label, extra in (("range", {"Range": "bytes=1-3"}), ("partNumber", {"PartNumber": 1})):
@@ -335,6 +335,11 @@ def conditional_reads(s3, bucket, key, body):
         got = r["Body"].read()
         check(got == want, f"{label} GET with If-Match of the ETag: {got!r}, want {want!r}")
         check(r["ResponseMetadata"]["HTTPStatusCode"] == 206, f"{label} GET with If-Match of the ETag: status {r['ResponseMetadata']['HTTPStatusCode']}")
+    # Conditions before Range: a failed one is the answer even to a range past the end.
+    beyond = {"Range": f"bytes={len(body) + 100}-{len(body) + 200}"}
+    expect_error("unservable Range with If-Match of another ETag", lambda: s3.get_object(Bucket=bucket, Key=key, IfMatch=other, **beyond), "PreconditionFailed", 412)
+    expect_error("unservable Range with If-None-Match of the ETag", lambda: s3.get_object(Bucket=bucket, Key=key, IfNoneMatch=etag, **beyond), "304", 304)
+    expect_error("unservable Range with If-Match of the ETag", lambda: s3.get_object(Bucket=bucket, Key=key, IfMatch=etag, **beyond), "InvalidRange", 416)
     # Dates compare at the whole second of Last-Modified; a HEAD's refusal has no body,
     # so its code is the status.
     modified = s3.head_object(Bucket=bucket, Key=key)["LastModified"]

@@ -64,35 +64,39 @@ fn whole_seconds(time: SystemTime) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + seconds)
 }
 
-/// The read conditions of GetObject and HeadObject, in S3's order: If-Match, else
-/// If-Unmodified-Since, fails with 412; then If-None-Match, else If-Modified-Since,
-/// answers 304.
-fn check_read_conditions(
-    etag: &ETag,
-    last_modified: SystemTime,
-    if_match: Option<&ETagCondition>,
-    if_unmodified_since: Option<&Timestamp>,
-    if_none_match: Option<&ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-) -> S3Result<()> {
-    let modified = whole_seconds(last_modified);
-    let precondition_failed = match if_match {
-        Some(ETagCondition::Any) => false,
-        Some(ETagCondition::ETag(expected)) => !etag.strong_cmp(expected),
-        None => if_unmodified_since.is_some_and(|since| modified > *since),
-    };
-    if precondition_failed {
-        return Err(s3_error!(PreconditionFailed));
+/// The read conditions of GetObject and HeadObject.
+#[derive(Debug, Default)]
+struct ReadConditions {
+    if_match: Option<ETagCondition>,
+    if_unmodified_since: Option<Timestamp>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+}
+
+impl ReadConditions {
+    /// Evaluates them in S3's order: If-Match, else If-Unmodified-Since, fails with 412;
+    /// then If-None-Match, else If-Modified-Since, answers 304. A Range comes after
+    /// (RFC 9110, section 13.2.2), so the caller checks these first.
+    fn check(&self, etag: &ETag, last_modified: SystemTime) -> S3Result<()> {
+        let modified = whole_seconds(last_modified);
+        let precondition_failed = match &self.if_match {
+            Some(ETagCondition::Any) => false,
+            Some(ETagCondition::ETag(expected)) => !etag.strong_cmp(expected),
+            None => self.if_unmodified_since.as_ref().is_some_and(|since| modified > *since),
+        };
+        if precondition_failed {
+            return Err(s3_error!(PreconditionFailed));
+        }
+        let not_modified = match &self.if_none_match {
+            Some(ETagCondition::Any) => true,
+            Some(ETagCondition::ETag(other)) => etag.weak_cmp(other),
+            None => self.if_modified_since.as_ref().is_some_and(|since| modified <= *since),
+        };
+        if not_modified {
+            return Err(s3_error!(NotModified));
+        }
+        Ok(())
     }
-    let not_modified = match if_none_match {
-        Some(ETagCondition::Any) => true,
-        Some(ETagCondition::ETag(other)) => etag.weak_cmp(other),
-        None => if_modified_since.is_some_and(|since| modified <= *since),
-    };
-    if not_modified {
-        return Err(s3_error!(NotModified));
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -366,13 +370,20 @@ impl S3 for FileSystem {
         // five or six trips, each a hand-over between threads.
         let range = input.range;
         let directory_object = input.key.ends_with('/');
+        let conditions = ReadConditions {
+            if_match: input.if_match,
+            if_unmodified_since: input.if_unmodified_since,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+        };
         let opened = tokio::task::spawn_blocking(move || {
-            read_consistent(|| open_for_get(&object_path, directory_object, range, &attributes_path, &info_path))
+            read_consistent(|| open_for_get(&object_path, directory_object, range, &conditions, &attributes_path, &info_path))
         });
         let OpenedForGet {
             file,
             file_len,
             last_modified,
+            e_tag,
             content_length,
             content_range,
             first_chunk,
@@ -384,22 +395,6 @@ impl S3 for FileSystem {
         let rest = try_!(usize::try_from(content_length - first_chunk.len() as u64));
         let first = futures::stream::iter((!first_chunk.is_empty()).then_some(Ok::<_, io::Error>(first_chunk)));
         let body = futures::StreamExt::chain(first, bytes_stream(ReaderStream::with_capacity(fs::File::from_std(file), read_size(rest)), rest));
-
-        let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
-            Some(e_tag) => e_tag,
-            None if directory_object => hex(Md5::new().finalize()),
-            None => self.get_md5_sum(&input.bucket, &input.key).await?,
-        };
-
-        let e_tag = ETag::Strong(md5_sum);
-        check_read_conditions(
-            &e_tag,
-            last_modified,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
 
         let checksum = match &info {
             // S3 skips returning the checksum if a range is specified that is
@@ -480,14 +475,13 @@ impl S3 for FileSystem {
             None => self.get_md5_sum(&input.bucket, &input.key).await?,
         };
         let e_tag = ETag::Strong(md5_sum);
-        check_read_conditions(
-            &e_tag,
-            modified,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
+        let conditions = ReadConditions {
+            if_match: input.if_match,
+            if_unmodified_since: input.if_unmodified_since,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+        };
+        conditions.check(&e_tag, modified)?;
 
         let checksum = match &info {
             Some(info) => crate::checksum::from_internal_info(info),
@@ -1447,6 +1441,7 @@ struct OpenedForGet {
     file: std::fs::File,
     file_len: u64,
     last_modified: SystemTime,
+    e_tag: ETag,
     content_length: u64,
     content_range: Option<String>,
     first_chunk: bytes::Bytes,
@@ -1455,13 +1450,15 @@ struct OpenedForGet {
 }
 
 /// Opens an object for GetObject on a blocking-pool thread: the file, its size and
-/// modification time, the requested range (seeked to), up to [`read_size`] bytes of
-/// the body, and the object's attributes and internal info; with whether those are the
-/// file's (`crate::fs::sidecars_match`), for `read_consistent`.
+/// modification time, its attributes and internal info, with whether those are the
+/// file's (`crate::fs::sidecars_match`, for `read_consistent`); then, as S3 orders
+/// them, the read conditions (412 or 304) before the range (416); then up to
+/// [`read_size`] bytes of the body, from the range's start. A refusal reads no body.
 fn open_for_get(
     object_path: &Path,
     directory_object: bool,
     range: Option<Range>,
+    conditions: &ReadConditions,
     attributes_path: &Path,
     info_path: &Path,
 ) -> S3Result<(OpenedForGet, bool)> {
@@ -1471,6 +1468,24 @@ fn open_for_get(
     let file_metadata = try_!(file.metadata());
     let last_modified = try_!(file_metadata.modified());
     let file_len = object_len(&file_metadata, directory_object)?;
+
+    let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
+    let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
+    let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
+        Some(e_tag) => e_tag,
+        None if directory_object => hex(Md5::new().finalize()),
+        // An object written without internal info: its MD5 is its ETag.
+        None => {
+            let md5 = try_!(md5_of_reader(&mut file));
+            try_!(file.rewind());
+            hex(md5)
+        }
+    };
+    let e_tag = ETag::Strong(md5_sum);
+    // Sidecars from another write are read again before anything is decided on them.
+    if consistent {
+        conditions.check(&e_tag, last_modified)?;
+    }
 
     let (content_length, content_range) = match range {
         None => (file_len, None),
@@ -1499,12 +1514,11 @@ fn open_for_get(
     // early, as a stream over the file would.
     try_!((&mut file).take(first_len as u64).read_to_end(&mut first_chunk));
 
-    let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
-    let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
     let opened = OpenedForGet {
         file,
         file_len,
         last_modified,
+        e_tag,
         content_length,
         content_range,
         first_chunk: first_chunk.into(),
@@ -1573,12 +1587,14 @@ fn check_listed_parts(listed: &[ListedPart]) -> S3Result<Vec<[u8; 16]>> {
 }
 
 fn md5_of_file(path: &Path) -> io::Result<[u8; 16]> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    md5_of_reader(&mut std::fs::File::open(path)?)
+}
+
+fn md5_of_reader(reader: &mut impl std::io::Read) -> io::Result<[u8; 16]> {
     let mut md5 = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             return Ok(md5.finalize());
         }
