@@ -7,13 +7,15 @@
 # Content-MD5, which must leave the object it would have replaced exactly as it was;
 # CopyObject, whose copy must take the destination's place whole; and HEADs and GETs
 # racing overwrites, which must see an object's body, attributes and ETag from one
-# write. Read conditions come before a Range, as S3 orders them; a file placed in the
-# backend's directory by hand (no attributes, no internal info) reads whole and ranged,
+# write. Read conditions come before a Range, as S3 orders them, and copy-source
+# conditions follow a read's order with 412 for 304; a file placed in the backend's
+# directory by hand (no attributes, no internal info) reads whole and ranged and copies,
 # with its MD5 as ETag.
 #
 # usage: embedded_backend.py BUCKET ROOT  prints "ok" and the number of checks
 #        (ROOT: the directory that holds the backend's buckets)
 import base64
+import datetime
 import hashlib
 import os
 import sys
@@ -236,5 +238,19 @@ r, body = get("placed", Range="bytes=1000-1999", IfMatch=placed_etag)
 check(body == placed[1000:2000], f"placed file, ranged with If-Match: {len(body)} bytes")
 expect_error("placed file with If-None-Match of its MD5", lambda: get("placed", IfNoneMatch=placed_etag), "304", 304)
 check(s3.head_object(Bucket=bucket, Key="placed")["ETag"] == placed_etag, "placed file: HEAD ETag")
+
+# Copy-source conditions are a read's, in the same order, but a copy refuses with 412
+# where a read would answer 304.
+earlier = modified - datetime.timedelta(days=1)
+expect_error("copy with x-amz-copy-source-if-match of another ETag", lambda: s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource=source, CopySourceIfMatch=other), "PreconditionFailed", 412)
+expect_error("copy with x-amz-copy-source-if-none-match of the ETag", lambda: s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource=source, CopySourceIfNoneMatch=etag), "PreconditionFailed", 412)
+s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource=source, CopySourceIfMatch=etag, CopySourceIfUnmodifiedSince=earlier)
+check(get("cond-copy")[1] == b"dated", "copy-source If-Match of the ETag decides over If-Unmodified-Since a day before")
+s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource=source, CopySourceIfNoneMatch=other, CopySourceIfModifiedSince=modified)
+check(get("cond-copy")[1] == b"dated", "copy-source If-None-Match of another ETag decides over If-Modified-Since Last-Modified")
+# The placed file's ETag, its MD5, is the one its copy gets and its conditions compare.
+r = s3.copy_object(Bucket=bucket, Key="placed-copy", CopySource={"Bucket": bucket, "Key": "placed"}, CopySourceIfMatch=placed_etag)
+check(r["CopyObjectResult"]["ETag"] == placed_etag, f"copy of the placed file: ETag {r['CopyObjectResult']['ETag']}")
+check(get("placed-copy")[1] == placed, "copy of the placed file reads back differently")
 
 print(f"ok {s3check.passed}")

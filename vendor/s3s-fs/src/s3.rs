@@ -64,7 +64,7 @@ fn whole_seconds(time: SystemTime) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + seconds)
 }
 
-/// The read conditions of GetObject and HeadObject.
+/// The read conditions of GetObject and HeadObject, and CopyObject's of its source.
 #[derive(Debug, Default)]
 struct ReadConditions {
     if_match: Option<ETagCondition>,
@@ -73,11 +73,18 @@ struct ReadConditions {
     if_modified_since: Option<Timestamp>,
 }
 
+/// What read conditions decide.
+enum ReadDecision {
+    Serve,
+    PreconditionFailed,
+    NotModified,
+}
+
 impl ReadConditions {
-    /// Evaluates them in S3's order: If-Match, else If-Unmodified-Since, fails with 412;
-    /// then If-None-Match, else If-Modified-Since, answers 304. A Range comes after
-    /// (RFC 9110, section 13.2.2), so the caller checks these first.
-    fn check(&self, etag: &ETag, last_modified: SystemTime) -> S3Result<()> {
+    /// Evaluates them in S3's order: If-Match, else If-Unmodified-Since, fails the
+    /// precondition; then If-None-Match, else If-Modified-Since, answers not modified.
+    /// Dates compare at the whole second of the Last-Modified a client was given.
+    fn evaluate(&self, etag: &ETag, last_modified: SystemTime) -> ReadDecision {
         let modified = whole_seconds(last_modified);
         let precondition_failed = match &self.if_match {
             Some(ETagCondition::Any) => false,
@@ -85,7 +92,7 @@ impl ReadConditions {
             None => self.if_unmodified_since.as_ref().is_some_and(|since| modified > *since),
         };
         if precondition_failed {
-            return Err(s3_error!(PreconditionFailed));
+            return ReadDecision::PreconditionFailed;
         }
         let not_modified = match &self.if_none_match {
             Some(ETagCondition::Any) => true,
@@ -93,9 +100,19 @@ impl ReadConditions {
             None => self.if_modified_since.as_ref().is_some_and(|since| modified <= *since),
         };
         if not_modified {
-            return Err(s3_error!(NotModified));
+            return ReadDecision::NotModified;
         }
-        Ok(())
+        ReadDecision::Serve
+    }
+
+    /// A read's answer to them: 412, 304 or go on. A Range comes after (RFC 9110,
+    /// section 13.2.2), so the caller checks these first.
+    fn check(&self, etag: &ETag, last_modified: SystemTime) -> S3Result<()> {
+        match self.evaluate(etag, last_modified) {
+            ReadDecision::Serve => Ok(()),
+            ReadDecision::PreconditionFailed => Err(s3_error!(PreconditionFailed)),
+            ReadDecision::NotModified => Err(s3_error!(NotModified)),
+        }
     }
 }
 
@@ -136,60 +153,32 @@ impl S3 for FileSystem {
         }
 
         let file_metadata = try_!(fs::metadata(&src_path).await);
-        let src_last_modified = whole_seconds(try_!(file_metadata.modified()));
+        let src_modified = try_!(file_metadata.modified());
 
         // Always load internal info – needed for ETag derivation and checksum propagation.
         let src_info = self.load_internal_info(bucket, key).await?;
 
-        // Derive source ETag from stored internal info when available.
-        // For ETag-based conditions, fall back to MD5 only when no stored ETag exists.
-        let mut src_etag: Option<ETag> = src_info.as_ref().and_then(crate::checksum::load_e_tag).map(ETag::Strong);
-
-        // S3 precedence: If-Match overrides If-Unmodified-Since.
-        if let Some(ref condition) = input.copy_source_if_match {
-            if src_etag.is_none() {
-                src_etag = Some(ETag::Strong(self.get_md5_sum(bucket, key).await?));
-            }
-            let src = src_etag.as_ref().ok_or_else(|| s3_error!(InternalError))?;
-            let matches = match condition {
-                ETagCondition::Any => true,
-                ETagCondition::ETag(etag) => src.strong_cmp(etag),
-            };
-            if !matches {
-                return Err(s3_error!(PreconditionFailed));
-            }
-        } else if let Some(ref if_unmodified_since) = input.copy_source_if_unmodified_since
-            && src_last_modified > *if_unmodified_since
-        {
-            return Err(s3_error!(PreconditionFailed));
-        }
-
-        // S3 precedence: If-None-Match overrides If-Modified-Since.
-        if let Some(ref condition) = input.copy_source_if_none_match {
-            if src_etag.is_none() {
-                src_etag = Some(ETag::Strong(self.get_md5_sum(bucket, key).await?));
-            }
-            let src = src_etag.as_ref().ok_or_else(|| s3_error!(InternalError))?;
-            let matches = match condition {
-                ETagCondition::Any => true,
-                ETagCondition::ETag(etag) => src.weak_cmp(etag),
-            };
-            if matches {
-                return Err(s3_error!(PreconditionFailed));
-            }
-        } else if let Some(ref if_modified_since) = input.copy_source_if_modified_since
-            && src_last_modified <= *if_modified_since
-        {
-            return Err(s3_error!(PreconditionFailed));
-        }
-
-        // Derive the destination ETag from the source ETag when available.
-        // This preserves non-MD5 ETag formats (e.g., multipart `{hash}-{part_count}`)
-        // and avoids re-hashing the copy.
-        let dst_etag_str = match src_etag {
-            Some(etag) => etag.into_value(),
+        // The source's stored ETag, else its MD5. It is the destination's ETag too, which
+        // keeps non-MD5 ETags (a multipart `{hash}-{part_count}`) and spares hashing the
+        // copy.
+        let dst_etag_str = match src_info.as_ref().and_then(crate::checksum::load_e_tag) {
+            Some(e_tag) => e_tag,
             None => self.get_md5_sum(bucket, key).await?,
         };
+
+        // The copy-source conditions are a read's, in the same order; a copy refuses
+        // with 412 where a read would answer 304.
+        let src_conditions = ReadConditions {
+            if_match: input.copy_source_if_match.clone(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
+            if_none_match: input.copy_source_if_none_match.clone(),
+            if_modified_since: input.copy_source_if_modified_since.clone(),
+        };
+        let src_etag = ETag::Strong(dst_etag_str.clone());
+        if !matches!(src_conditions.evaluate(&src_etag, src_modified), ReadDecision::Serve) {
+            return Err(s3_error!(PreconditionFailed));
+        }
+
         let mut info = src_info.unwrap_or_default();
         crate::checksum::save_e_tag(&mut info, &dst_etag_str);
 
