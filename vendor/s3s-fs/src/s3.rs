@@ -65,7 +65,6 @@ fn whole_seconds(time: SystemTime) -> Timestamp {
 }
 
 /// The read conditions of GetObject and HeadObject, and CopyObject's of its source.
-#[derive(Debug, Default)]
 struct ReadConditions {
     if_match: Option<ETagCondition>,
     if_unmodified_since: Option<Timestamp>,
@@ -441,29 +440,24 @@ impl S3 for FileSystem {
             return Err(s3_error!(NoSuchKey));
         }
 
-        // Size, attributes and internal info in one trip through the blocking pool.
+        // Size, attributes, internal info and ETag in one trip through the blocking pool.
         let attributes_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
         let info_path = self.get_internal_info_path(&input.bucket, &input.key)?;
+        let directory_object = input.key.ends_with('/');
         let read = tokio::task::spawn_blocking(move || {
             read_consistent(|| {
                 let file_metadata = try_!(std::fs::metadata(&path));
-                let attributes = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
-                let consistent = crate::fs::sidecars_match(&file_metadata, attributes.1.as_ref());
-                Ok(((file_metadata, attributes), consistent))
+                let file_len = object_len(&file_metadata, directory_object)?;
+                let (attributes, info) = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
+                let e_tag = object_e_tag(info.as_ref(), directory_object, || md5_of_file(&path))?;
+                let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
+                Ok(((file_metadata, file_len, e_tag, attributes, info), consistent))
             })
         });
-        let (file_metadata, (obj_attrs, info)) = try_!(read.await)?;
+        let (file_metadata, file_len, e_tag, obj_attrs, info) = try_!(read.await)?;
         let modified = try_!(file_metadata.modified());
         let last_modified = Timestamp::from(modified);
-        let directory_object = input.key.ends_with('/');
-        let file_len = object_len(&file_metadata, directory_object)?;
 
-        let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
-            Some(e_tag) => e_tag,
-            None if directory_object => hex(Md5::new().finalize()),
-            None => self.get_md5_sum(&input.bucket, &input.key).await?,
-        };
-        let e_tag = ETag::Strong(md5_sum);
         let conditions = ReadConditions {
             if_match: input.if_match,
             if_unmodified_since: input.if_unmodified_since,
@@ -1460,17 +1454,12 @@ fn open_for_get(
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
     let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
-    let md5_sum = match info.as_ref().and_then(crate::checksum::load_e_tag) {
-        Some(e_tag) => e_tag,
-        None if directory_object => hex(Md5::new().finalize()),
-        // An object written without internal info: its MD5 is its ETag.
-        None => {
-            let md5 = try_!(md5_of_reader(&mut file));
-            try_!(file.rewind());
-            hex(md5)
-        }
-    };
-    let e_tag = ETag::Strong(md5_sum);
+    // Hashed, if it must be, through the file opened here, then read from the start.
+    let e_tag = object_e_tag(info.as_ref(), directory_object, || {
+        let md5 = md5_of_reader(&mut file)?;
+        file.rewind()?;
+        Ok(md5)
+    })?;
     // Sidecars from another write are read again before anything is decided on them.
     if consistent {
         conditions.check(&e_tag, last_modified)?;
@@ -1573,6 +1562,22 @@ fn check_listed_parts(listed: &[ListedPart]) -> S3Result<Vec<[u8; 16]>> {
         md5s.push(md5);
     }
     Ok(md5s)
+}
+
+/// An object's ETag: the one its internal info keeps; for an object written without one
+/// (a file placed in the directory by hand), the MD5 of its body from `hash_body`; for a
+/// directory object, the MD5 of nothing.
+fn object_e_tag(
+    info: Option<&InternalInfo>,
+    directory_object: bool,
+    hash_body: impl FnOnce() -> io::Result<[u8; 16]>,
+) -> S3Result<ETag> {
+    let md5 = match info.and_then(crate::checksum::load_e_tag) {
+        Some(e_tag) => return Ok(ETag::Strong(e_tag)),
+        None if directory_object => Md5::new().finalize(),
+        None => try_!(hash_body()),
+    };
+    Ok(ETag::Strong(hex(md5)))
 }
 
 fn md5_of_file(path: &Path) -> io::Result<[u8; 16]> {
