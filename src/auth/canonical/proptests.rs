@@ -97,4 +97,31 @@ proptest! {
             let _ = p.value_str();
         }
     }
+
+    /// The fast path (a path of unreserved bytes and `/` is its own canonical form)
+    /// agrees with decoding and encoding again, for paths made mostly of those bytes.
+    #[test]
+    fn canonical_uri_fast_path_agrees_with_decode_and_encode(path in "/[A-Za-z0-9._~/%+ -]{0,60}") {
+        let slow = uri_encode(&percent_decode(path.as_bytes()).collect::<Vec<u8>>(), true);
+        prop_assert_eq!(canonical_uri(&path), slow);
+    }
+
+    /// Header values normalise as SigV4's trimall says, byte for byte like the plain
+    /// one-byte-at-a-time rule.
+    #[test]
+    fn header_values_normalise_like_the_byte_rule(value in proptest::collection::vec(
+        prop_oneof![Just(b' '), Just(b'\t'), Just(b'\n'), Just(b'a'), Just(b','), any::<u8>()], 0..80)) {
+        let mut fast = Vec::new();
+        push_normalized_value(&mut fast, &value);
+        let mut by_byte = Vec::new();
+        let mut previous_blank = false;
+        for &b in value.trim_ascii() {
+            let blank = b == b' ' || b == b'\t';
+            if !(blank && previous_blank) {
+                by_byte.push(if blank { b' ' } else { b });
+            }
+            previous_blank = blank;
+        }
+        prop_assert_eq!(fast, by_byte);
+    }
 }
