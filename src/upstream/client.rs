@@ -85,10 +85,10 @@ struct PoolKey {
 }
 
 impl Hash for PoolKey {
-    /// What the derived hash would be up to the order of writes, lowercase as the
-    /// fields compare, but a block of bytes per write: `Scheme` and `Authority` hash
+    /// Hashes what `Eq` compares (scheme and host without regard to case, and the
+    /// shard), a block of lowercased bytes per write. `Scheme` and `Authority` hash
     /// themselves a byte per write, and every request hashes its key twice (checkout
-    /// and put-back), so with the map's SipHash that was ~1,500 instructions of each.
+    /// and put-back): with the map's SipHash that was ~1,500 instructions each time.
     fn hash<H: Hasher>(&self, state: &mut H) {
         hash_lowercase(self.scheme.as_str(), state);
         hash_lowercase(self.authority.as_str(), state);
