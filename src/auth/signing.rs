@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac as _};
+use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
@@ -53,11 +53,7 @@ impl SigningKey {
         let k_region = Zeroizing::new(hmac_sha256(&*k_date, region.as_bytes()));
         let k_service = Zeroizing::new(hmac_sha256(&*k_region, service.as_bytes()));
         let key = Zeroizing::new(hmac_sha256(&*k_service, b"aws4_request"));
-        // HMAC zero-pads a short key to the hash's block (RFC 2104), which makes the
-        // constructor infallible.
-        let mut block = Zeroizing::new([0u8; 64]);
-        block[..key.len()].copy_from_slice(&*key);
-        let mac = <Hmac<Sha256> as KeyInit>::new(&(*block).into());
+        let mac = crate::crypto::keys::hmac_sha256_state(&*key);
         SigningKey { key, mac }
     }
 
