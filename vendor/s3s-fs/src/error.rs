@@ -40,9 +40,25 @@ where
 
 impl From<Error> for S3Error {
     fn from(e: Error) -> Self {
+        if e.source.is::<UnstorableKey>() {
+            return S3Error::with_message(S3ErrorCode::InvalidArgument, e.source.to_string());
+        }
         S3Error::with_source(S3ErrorCode::InternalError, e.source)
     }
 }
+
+/// A key this store cannot keep as a file of its own: absolute, or with a `..` segment
+/// that would put it outside its bucket's directory. The client's to fix, so a 400.
+#[derive(Debug)]
+pub struct UnstorableKey;
+
+impl std::fmt::Display for UnstorableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("This backend cannot store an object key that starts with '/' or has a '..' segment.")
+    }
+}
+
+impl std::error::Error for UnstorableKey {}
 
 #[inline]
 #[track_caller]
