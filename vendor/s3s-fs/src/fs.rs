@@ -341,17 +341,19 @@ impl FileSystem {
         self.resolve_abs_path(tmp_name)
     }
 
-    /// Puts a written object in place with its attributes and internal info, in one trip
+    /// Puts a new object in place with its attributes and internal info, in one trip
     /// through the blocking pool (it was ten: each JSON file's create, write and rename,
-    /// and the object's rename, were trips of their own). The JSON files are written beside
+    /// and the object's rename, were trips of their own). A body held in memory is
+    /// written to its temporary file in the same trip, so a small PUT makes one trip in
+    /// all instead of three (create, write, commit). The JSON files are written beside
     /// their places and renamed into them, the internal info (which names the new object
-    /// file's inode) first, then the attributes, then the object's file is renamed into its
-    /// place; `sidecars_match` relies on that order. Until then the object's earlier
-    /// version is untouched, so a PUT refused after its body was read (a digest mismatch)
-    /// leaves it as it was.
+    /// file's inode) first, then the attributes, then the object's file is renamed into
+    /// its place; `sidecars_match` relies on that order. Until then the object's earlier
+    /// version is untouched, so a PUT refused after its body was read (a digest
+    /// mismatch) leaves it as it was.
     pub(crate) async fn commit_object(
         &self,
-        mut object: FileWriter<'_>,
+        object: impl Into<NewObject<'_>>,
         bucket: &str,
         key: &str,
         attrs: &ObjectAttributes,
@@ -361,18 +363,41 @@ impl FileSystem {
         let attrs_file = (self.next_tmp_path()?, self.get_metadata_path(bucket, key, None)?);
         let attrs = serde_json::to_vec(attrs)?;
         let mut info = info.clone();
-        let object_tmp = object.tmp_path.clone();
-        let object_dest = object.dest_path.to_owned();
+        let (mut writer, body, object_dest) = match object.into() {
+            NewObject::Written(writer) => {
+                let dest = writer.dest_path.to_owned();
+                (Some(writer), None, dest)
+            }
+            NewObject::InMemory { body, dest } => (None, Some(body), dest.to_owned()),
+        };
+        let object_tmp = match &writer {
+            Some(writer) => writer.tmp_path.clone(),
+            None => self.next_tmp_path()?,
+        };
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
-            let inode = object_inode(&std::fs::metadata(&object_tmp)?);
-            info.insert(OBJECT_INODE.to_owned(), inode.into());
-            write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
-            write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
-            rename_into_place(&object_tmp, &object_dest)?;
-            Ok(())
+            // A written body's temporary file is the writer's to remove on failure; one
+            // written here is this closure's.
+            let owns_tmp = body.is_some();
+            let placed = (|| -> Result<()> {
+                if let Some(body) = body {
+                    std::fs::write(&object_tmp, body)?;
+                }
+                let inode = object_inode(&std::fs::metadata(&object_tmp)?);
+                info.insert(OBJECT_INODE.to_owned(), inode.into());
+                write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
+                write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
+                rename_into_place(&object_tmp, &object_dest)?;
+                Ok(())
+            })();
+            if placed.is_err() && owns_tmp {
+                let _ = std::fs::remove_file(&object_tmp);
+            }
+            placed
         });
         job.await??;
-        object.clean_tmp = false;
+        if let Some(writer) = writer.as_mut() {
+            writer.clean_tmp = false;
+        }
         Ok(())
     }
 
@@ -414,6 +439,19 @@ impl FileSystem {
             writer,
             clean_tmp: true,
         })
+    }
+}
+
+/// A new object's body for [`FileSystem::commit_object`]: streamed to its temporary file
+/// already, or held in memory (a small PUT) and written in the commit's own trip.
+pub(crate) enum NewObject<'a> {
+    Written(FileWriter<'a>),
+    InMemory { body: Vec<u8>, dest: &'a Path },
+}
+
+impl<'a> From<FileWriter<'a>> for NewObject<'a> {
+    fn from(writer: FileWriter<'a>) -> Self {
+        NewObject::Written(writer)
     }
 }
 

@@ -1,5 +1,6 @@
 use crate::fs::FileSystem;
 use crate::fs::InternalInfo;
+use crate::fs::NewObject;
 use crate::utils::*;
 
 use s3s::S3;
@@ -27,6 +28,10 @@ use numeric_cast::NumericCast;
 use stdx::default::default;
 use tracing::debug;
 use uuid::Uuid;
+
+/// PUT bodies up to this size are held in memory and written with the object's
+/// attributes in one trip through the blocking pool (`FileSystem::commit_object`).
+const SMALL_PUT_BYTES: i64 = 128 * 1024;
 
 fn normalize_path(path: &Path, delimiter: &str) -> Option<String> {
     let mut normalized = String::new();
@@ -778,17 +783,27 @@ impl S3 for FileSystem {
             return Ok(S3Response::new(output));
         }
 
-        let mut file_writer = self.prepare_file_write(&object_path).await?;
-
         let mut md5_hash = Md5::new();
         let stream = body.inspect_ok(|bytes| {
             md5_hash.update(bytes.as_ref());
             checksum.update(bytes.as_ref());
         });
 
-        let size = copy_bytes(stream, file_writer.writer()).await?;
-        // The file goes into its place in `commit_object` below, after the digests
-        // are checked.
+        // A small body is held in memory and written in the commit's trip through the
+        // blocking pool; a larger one is streamed to a temporary file. Either goes into
+        // its place in `commit_object` below, after the digests are checked.
+        let (new_object, size) = match content_length {
+            Some(len) if len <= SMALL_PUT_BYTES => {
+                let body = collect_bytes(stream, len).await?;
+                let size = body.len() as u64;
+                (NewObject::InMemory { body, dest: &object_path }, size)
+            }
+            _ => {
+                let mut file_writer = self.prepare_file_write(&object_path).await?;
+                let size = copy_bytes(stream, file_writer.writer()).await?;
+                (NewObject::Written(file_writer), size)
+            }
+        };
 
         let md5_sum = hex(md5_hash.finalize());
 
@@ -863,7 +878,7 @@ impl S3 for FileSystem {
         let mut info: InternalInfo = default();
         crate::checksum::save_e_tag(&mut info, &md5_sum);
         crate::checksum::modify_internal_info(&mut info, &checksum);
-        self.commit_object(file_writer, &bucket, &key, &obj_attrs, &info).await?;
+        self.commit_object(new_object, &bucket, &key, &obj_attrs, &info).await?;
 
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(md5_sum)),

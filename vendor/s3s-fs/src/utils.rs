@@ -28,6 +28,24 @@ where
     Ok(nwritten)
 }
 
+/// The whole of a body of `len` bytes, read into one buffer: for bodies small enough to
+/// write in one step. A body longer than `len` is refused rather than buffered on.
+pub async fn collect_bytes<S>(mut stream: S, len: i64) -> Result<Vec<u8>>
+where
+    S: Stream<Item = Result<Bytes, StdError>> + Unpin,
+{
+    let len = usize::try_from(len).unwrap_or(0);
+    let mut out = Vec::with_capacity(len);
+    while let Some(result) = stream.next().await {
+        let bytes = result.map_err(Error::new)?;
+        if out.len() + bytes.len() > len {
+            return Err(Error::from_string("request body longer than its Content-Length"));
+        }
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
 pub fn bytes_stream<S, E>(stream: S, content_length: usize) -> impl Stream<Item = Result<Bytes, E>> + Send + 'static
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
