@@ -363,16 +363,12 @@ impl FileSystem {
         let attrs_file = (self.next_tmp_path()?, self.get_metadata_path(bucket, key, None)?);
         let attrs = serde_json::to_vec(attrs)?;
         let mut info = info.clone();
-        let (mut writer, body, object_dest) = match object.into() {
+        let (writer, body, object_tmp, object_dest) = match object.into() {
             NewObject::Written(writer) => {
-                let dest = writer.dest_path.to_owned();
-                (Some(writer), None, dest)
+                let (tmp, dest) = (writer.tmp_path.clone(), writer.dest_path.to_owned());
+                (Some(writer), None, tmp, dest)
             }
-            NewObject::InMemory { body, dest } => (None, Some(body), dest.to_owned()),
-        };
-        let object_tmp = match &writer {
-            Some(writer) => writer.tmp_path.clone(),
-            None => self.next_tmp_path()?,
+            NewObject::InMemory { body, dest } => (None, Some(body), self.next_tmp_path()?, dest.to_owned()),
         };
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
             // A written body's temporary file is the writer's to remove on failure; one
@@ -395,7 +391,7 @@ impl FileSystem {
             placed
         });
         job.await??;
-        if let Some(writer) = writer.as_mut() {
+        if let Some(mut writer) = writer {
             writer.clean_tmp = false;
         }
         Ok(())
