@@ -9,7 +9,10 @@
 //! checked here, against the backend the proxy starts when none is configured. And
 //! multipart uploads (`tests/common/embedded_multipart.py`): a part list S3 refuses is
 //! refused without harm to the upload, gaps in part numbers are allowed, the ETag is
-//! S3's, and nothing of a replaced object carries over.
+//! S3's, and nothing of a replaced object carries over. And deletes
+//! (`tests/common/embedded_deletes.py`): nothing of a deleted object stays behind,
+//! DeleteObjects answers each key on its own, DeleteBucket refuses a bucket holding an
+//! object, and reads and writes racing deletes see whole objects or none.
 
 mod common;
 
@@ -18,6 +21,7 @@ use sealgate::embedded::EmbeddedBackend;
 
 const SCRIPT: &str = include_str!("common/embedded_backend.py");
 const MULTIPART_SCRIPT: &str = include_str!("common/embedded_multipart.py");
+const DELETES_SCRIPT: &str = include_str!("common/embedded_deletes.py");
 
 /// Runs `script` with boto3 against a fresh embedded backend, with a bucket name and
 /// the directory of the backend's buckets as arguments; the number of checks it reports.
@@ -55,4 +59,10 @@ fn reads_writes_and_refused_writes_of_the_embedded_backend() {
 fn multipart_uploads_of_the_embedded_backend() {
     let checks = run_against_embedded("embedded_multipart.py", MULTIPART_SCRIPT);
     assert!(checks >= 30, "only {checks} checks ran");
+}
+
+#[test]
+fn deletes_of_the_embedded_backend() {
+    let checks = run_against_embedded("embedded_deletes.py", DELETES_SCRIPT);
+    assert!(checks >= 25, "only {checks} checks ran");
 }

@@ -51,7 +51,7 @@ fn check_backend(backend: Backend, ranges: u32) {
     });
     env.run(
         common::Client::AwsCli,
-        &["s3", "rb", &format!("s3://{bucket}")],
+        &["s3", "rb", "--force", &format!("s3://{bucket}")],
     );
 }
 

@@ -68,10 +68,12 @@ put_and_read("big", big)
 put_and_read("dir/sub/nested", os.urandom(10))
 
 # A key whose `..` segment would leave the bucket's directory is refused as a bad
-# argument, and nothing lands outside the bucket.
+# argument, and nothing lands outside the bucket. (Empty bodies: the backend answers
+# before it reads a body, and one still arriving as it closes the connection can cut
+# its answer off.)
 before = sorted(os.listdir(root))
-expect_error("key leaving the bucket", lambda: s3.put_object(Bucket=bucket, Key="../escaped", Body=b"x"), "InvalidArgument", 400)
-expect_error("key leaving a prefix into another", lambda: s3.put_object(Bucket=bucket, Key="dir/../../escaped", Body=b"x"), "InvalidArgument", 400)
+expect_error("key leaving the bucket", lambda: s3.put_object(Bucket=bucket, Key="../escaped", Body=b""), "InvalidArgument", 400)
+expect_error("key leaving a prefix into another", lambda: s3.put_object(Bucket=bucket, Key="dir/../../escaped", Body=b""), "InvalidArgument", 400)
 check(sorted(os.listdir(root)) == before, f"files outside the bucket: {sorted(set(os.listdir(root)) - set(before))}")
 
 # Ranges, across the first chunk's end (256 KiB) and the file's end.

@@ -9,7 +9,9 @@ use s3s::dto::PartNumber;
 use std::env;
 use std::ops::Not;
 use std::path::{Component, Path, PathBuf};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::fs;
 use tokio::fs::File;
@@ -21,6 +23,38 @@ use uuid::Uuid;
 pub struct FileSystem {
     pub(crate) root: PathBuf,
     tmp_file_counter: AtomicU64,
+    key_locks: Arc<KeyLocks>,
+}
+
+/// Writers of one key take turns: an object is three files, and a commit and a delete
+/// of the same key interleaving their renames and removals could leave one write's
+/// body with the other's attributes, or a new body with none. Readers take no lock (the
+/// file order and `sidecars_match` keep them consistent). Striped by a hash of the
+/// bucket and key, so writers of different keys rarely wait on each other.
+#[derive(Debug)]
+struct KeyLocks {
+    stripes: [Mutex<()>; 64],
+    hasher: std::hash::RandomState,
+}
+
+impl KeyLocks {
+    fn new() -> Self {
+        Self {
+            stripes: std::array::from_fn(|_| Mutex::new(())),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The stripe of a key, worked out before its writer leaves for the blocking pool.
+    fn stripe(&self, bucket: &str, key: &str) -> usize {
+        (self.hasher.hash_one((bucket, key)) % self.stripes.len() as u64) as usize
+    }
+
+    /// Held while one key's files change. A poisoned stripe is still a lock: the
+    /// files it guards are consistent between system calls, whatever panicked.
+    fn lock(&self, stripe: usize) -> MutexGuard<'_, ()> {
+        self.stripes[stripe].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 pub(crate) type InternalInfo = serde_json::Map<String, serde_json::Value>;
@@ -31,16 +65,19 @@ pub(crate) type InternalInfo = serde_json::Map<String, serde_json::Value>;
 /// commit and reads again (`sidecars_match`).
 const OBJECT_INODE: &str = "object_inode";
 
-/// Whether the internal info read after opening (or `stat`ing) an object file belongs
-/// to that file. `commit_object` renames the internal info into place first, then the
-/// attributes, then the object file, and readers read the object file, then the
-/// attributes, then the internal info: so attributes newer than the file imply an
-/// internal info newer than it too, and any mix shows as an inode mismatch. Info
-/// written before this check existed has no inode and matches.
-pub(crate) fn sidecars_match(object: &std::fs::Metadata, info: Option<&InternalInfo>) -> bool {
+/// Whether the internal info read after opening (or `stat`ing) the object file at
+/// `path` belongs to that file. `commit_object` renames the internal info into place
+/// first, then the attributes, then the object file, and readers read the object file,
+/// then the attributes, then the internal info: so attributes newer than the file imply
+/// an internal info newer than it too, and any mix shows as an inode mismatch.
+/// `delete_object_files` removes the object file first, then the internal info, then
+/// the attributes: so a reader that finds no internal info (info written before this
+/// check existed has none either) checks that the file is still in its place, and one
+/// that opened a file deleted since reads again and finds no object.
+pub(crate) fn sidecars_match(path: &Path, object: &std::fs::Metadata, info: Option<&InternalInfo>) -> bool {
     match info.and_then(|i| i.get(OBJECT_INODE)).and_then(serde_json::Value::as_u64) {
         Some(inode) => inode == object_inode(object),
-        None => true,
+        None => std::fs::symlink_metadata(path).is_ok_and(|now| object_inode(&now) == object_inode(object)),
     }
 }
 
@@ -121,7 +158,11 @@ impl FileSystem {
         let root = env::current_dir()?.join(root).canonicalize()?;
         clean_old_tmp_files(&root)?;
         let tmp_file_counter = AtomicU64::new(0);
-        Ok(Self { root, tmp_file_counter })
+        Ok(Self {
+            root,
+            tmp_file_counter,
+            key_locks: Arc::new(KeyLocks::new()),
+        })
     }
 
     /// `path` (relative: a bucket, a bucket and key, or a name of this store's own) under
@@ -370,6 +411,7 @@ impl FileSystem {
             }
             NewObject::InMemory { body, dest } => (None, Some(body), self.next_tmp_path()?, dest.to_owned()),
         };
+        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
             // A written body's temporary file is the writer's to remove on failure; one
             // written here is this closure's.
@@ -379,6 +421,7 @@ impl FileSystem {
                     std::fs::write(&object_tmp, body)?;
                 }
                 let inode = object_inode(&std::fs::metadata(&object_tmp)?);
+                let _writing = locks.lock(stripe);
                 info.insert(OBJECT_INODE.to_owned(), inode.into());
                 write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
                 write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
@@ -395,6 +438,67 @@ impl FileSystem {
             writer.clean_tmp = false;
         }
         Ok(())
+    }
+
+    /// Deletes the object under `key` in one trip through the blocking pool: its file,
+    /// then its internal info, then its attributes (the order `sidecars_match` relies
+    /// on), so a deleted object leaves nothing behind. A key ending in `/` names a
+    /// directory object, removed only while empty: keys below it are objects of their
+    /// own. An object that is not there is deleted already, as S3 answers.
+    pub(crate) async fn delete_object_files(&self, bucket: &str, key: &str) -> Result<()> {
+        let object = self.get_object_path(bucket, key)?;
+        let sidecars = [self.get_internal_info_path(bucket, key)?, self.get_metadata_path(bucket, key, None)?];
+        let directory_object = key.ends_with('/');
+        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
+        let job = tokio::task::spawn_blocking(move || -> Result<()> {
+            let _writing = locks.lock(stripe);
+            if directory_object {
+                // A directory with keys below it stays: they are objects of their own.
+                return match std::fs::remove_dir(&object) {
+                    Err(e) if !(no_object_at(&e) || e.kind() == std::io::ErrorKind::DirectoryNotEmpty) => Err(e.into()),
+                    _ => Ok(()),
+                };
+            }
+            match std::fs::remove_file(&object) {
+                Err(e) if !no_object_at(&e) => return Err(e.into()),
+                _ => {}
+            }
+            for sidecar in &sidecars {
+                match std::fs::remove_file(sidecar) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+            Ok(())
+        });
+        job.await?
+    }
+
+    /// Deletes a bucket that holds no object, in one trip through the blocking pool, with
+    /// any attributes or internal info left under its name; `Ok(false)` if an object is
+    /// in it (S3's `BucketNotEmpty`). Directories left by nested keys are not objects, as
+    /// listings have it. Upstream removed the bucket with everything in it.
+    pub(crate) async fn delete_empty_bucket(&self, bucket: &str) -> Result<bool> {
+        let dir = self.get_bucket_path(bucket)?;
+        let root = self.root.clone();
+        let sidecar_prefix = format!(".bucket-{}.", base64_simd::URL_SAFE_NO_PAD.encode_to_string(bucket));
+        let job = tokio::task::spawn_blocking(move || -> Result<bool> {
+            if holds_a_file(&dir)? {
+                return Ok(false);
+            }
+            std::fs::remove_dir_all(&dir)?;
+            for entry in std::fs::read_dir(&root)? {
+                let entry = entry?;
+                if entry.file_name().to_str().is_some_and(|name| name.starts_with(&sidecar_prefix)) {
+                    match std::fs::remove_file(entry.path()) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(true)
+        });
+        job.await?
     }
 
     /// The files `parts`, one after another, in a new temporary file for `dest`, in one
@@ -496,6 +600,30 @@ fn parse_object_attributes(content: &[u8]) -> Option<ObjectAttributes> {
     }
 
     None
+}
+
+/// Whether a file is anywhere below `dir`.
+fn holds_a_file(dir: &Path) -> std::io::Result<bool> {
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a removal failed because no object is at its path: nothing there, a
+/// directory of nested keys where a file was asked for (or the other way round), or a
+/// file where the path needs a directory.
+fn no_object_at(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
+    matches!(e.kind(), NotFound | NotADirectory | IsADirectory)
 }
 
 /// The file's contents, or `None` when it does not exist.

@@ -259,11 +259,11 @@ impl S3 for FileSystem {
     #[tracing::instrument]
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         let input = req.input;
-        let path = self.get_bucket_path(&input.bucket)?;
-        if path.exists() {
-            try_!(fs::remove_dir_all(path).await);
-        } else {
+        if self.get_bucket_path(&input.bucket)?.exists().not() {
             return Err(s3_error!(NoSuchBucket));
+        }
+        if self.delete_empty_bucket(&input.bucket).await?.not() {
+            return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
         }
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
@@ -271,68 +271,50 @@ impl S3 for FileSystem {
     #[tracing::instrument]
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        let path = self.get_object_path(&input.bucket, &input.key)?;
-        if path.exists().not() {
-            if self.get_bucket_path(&input.bucket)?.exists().not() {
-                return Err(s3_error!(NoSuchBucket));
-            }
-            let output = DeleteObjectOutput::default();
-            return Ok(S3Response::new(output));
+        if self.get_bucket_path(&input.bucket)?.exists().not() {
+            return Err(s3_error!(NoSuchBucket));
         }
-        if input.key.ends_with('/') {
-            let mut dir = try_!(fs::read_dir(&path).await);
-            let is_empty = try_!(dir.next_entry().await).is_none();
-            if is_empty {
-                try_!(fs::remove_dir(&path).await);
-            }
-        } else {
-            try_!(fs::remove_file(&path).await);
-        }
+        self.delete_object_files(&input.bucket, &input.key).await?;
         let output = DeleteObjectOutput::default(); // TODO: handle other fields
         Ok(S3Response::new(output))
     }
 
+    /// Each key is deleted on its own and answered on its own, as S3 does: a key that
+    /// cannot be deleted is an `<Error>` entry, not the batch's failure (upstream failed
+    /// the whole request at the first such key, having deleted the keys before it). In
+    /// quiet mode only the errors are listed.
     #[tracing::instrument]
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
-
+        if self.get_bucket_path(&input.bucket)?.exists().not() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted_objects: Vec<DeletedObject> = Vec::new();
+        let mut errors: Vec<s3s::dto::Error> = Vec::new();
         for object in input.delete.objects {
-            let path = self.get_object_path(&input.bucket, &object.key)?;
-            if object.key.ends_with('/') {
-                match fs::read_dir(&path).await {
-                    Ok(mut dir) => {
-                        let is_empty = try_!(dir.next_entry().await).is_none();
-                        if is_empty {
-                            try_!(fs::remove_dir(&path).await);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        let _: () = try_!(Err(e));
-                    }
-                }
-            } else {
-                match fs::remove_file(&path).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        let _: () = try_!(Err(e));
-                    }
+            match self.delete_object_files(&input.bucket, &object.key).await {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted_objects.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let e = s3s::S3Error::from(e);
+                    errors.push(s3s::dto::Error {
+                        code: Some(e.code().as_str().to_owned()),
+                        key: Some(object.key),
+                        message: e.message().map(str::to_owned),
+                        version_id: object.version_id,
+                    });
                 }
             }
-
-            let deleted_object = DeletedObject {
-                key: Some(object.key),
-                version_id: object.version_id,
-                ..Default::default()
-            };
-
-            deleted_objects.push(deleted_object);
         }
 
         let output = DeleteObjectsOutput {
-            deleted: Some(deleted_objects),
+            deleted: Some(deleted_objects).filter(|d| !d.is_empty()),
+            errors: Some(errors).filter(|e| !e.is_empty()),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -451,11 +433,11 @@ impl S3 for FileSystem {
         let directory_object = input.key.ends_with('/');
         let read = tokio::task::spawn_blocking(move || {
             read_consistent(|| {
-                let file_metadata = try_!(std::fs::metadata(&path));
+                let file_metadata = std::fs::metadata(&path).map_err(|e| s3_error!(e, NoSuchKey))?;
                 let file_len = object_len(&file_metadata, directory_object)?;
                 let (attributes, info) = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
                 let e_tag = object_e_tag(info.as_ref(), directory_object, || md5_of_file(&path))?;
-                let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
+                let consistent = crate::fs::sidecars_match(&path, &file_metadata, info.as_ref());
                 Ok(((file_metadata, file_len, e_tag, attributes, info), consistent))
             })
         });
@@ -1468,7 +1450,7 @@ fn open_for_get(
     let file_len = object_len(&file_metadata, directory_object)?;
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
-    let consistent = crate::fs::sidecars_match(&file_metadata, info.as_ref());
+    let consistent = crate::fs::sidecars_match(object_path, &file_metadata, info.as_ref());
     // Hashed, if it must be, through the file opened here, then read from the start.
     let e_tag = object_e_tag(info.as_ref(), directory_object, || {
         let md5 = md5_of_reader(&mut file)?;
