@@ -93,6 +93,14 @@ pub fn segment_size_log2(segment_size: u32) -> Result<u8, CryptoError> {
     }
 }
 
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only
+/// (aws-lc's `CRYPTO_memcmp`): for signatures, MACs and key commitments, and the
+/// digests a client committed to. `subtle`'s slice comparison, used before, passed each
+/// byte through a volatile read and write, which cost more than the comparison.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// Fills `buf` from the operating system's CSPRNG (aws-lc-rs).
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)

@@ -18,11 +18,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use crate::crypto::constant_time_eq;
 use aws_lc_rs::digest::{Context as Sha256, SHA256};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use sealgate_md5::Md5;
-use subtle::ConstantTimeEq as _;
 
 use super::checksum::{ChecksumAlgorithm, Checksummer};
 use super::chunked::ChunkedDecoder;
@@ -164,13 +164,13 @@ impl Checks {
         }
         if let Some((h, expected)) = self.sha256.take() {
             let got = super::chunked::sha256_bytes(h);
-            if !bool::from(got.ct_eq(&expected)) {
+            if !constant_time_eq(&got, &expected) {
                 return Err(AuthError::ContentSha256Mismatch);
             }
         }
         if let Some((h, expected)) = self.md5.take() {
             let got = h.finalize();
-            if !bool::from(got.ct_eq(&expected)) {
+            if !constant_time_eq(&got, &expected) {
                 return Err(AuthError::ContentMd5Mismatch);
             }
         }
@@ -195,7 +195,7 @@ impl Checks {
             }
         };
         let got = summer.finalize();
-        if !bool::from(got.as_slice().ct_eq(expected.as_slice())) {
+        if !constant_time_eq(&got, &expected) {
             return Err(AuthError::ChecksumMismatch(alg));
         }
         use base64::Engine as _;

@@ -10,7 +10,6 @@ use std::fmt;
 
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 /// The only SigV4 algorithm S3 accepts with symmetric keys.
@@ -132,7 +131,7 @@ pub fn parse_signature_hex(s: &str) -> Option<[u8; 32]> {
 
 /// Constant-time equality of two signatures.
 pub fn signatures_equal(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
+    crate::crypto::constant_time_eq(a, b)
 }
 
 /// Everything needed to check the signatures of an aws-chunked body, chained from the

@@ -12,13 +12,12 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use subtle::ConstantTimeEq;
 
 use super::keys::{
     DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key, hmac_sha256,
     key_commitment,
 };
-use super::{CryptoError, fill_random, segment_size_log2};
+use super::{CryptoError, constant_time_eq, fill_random, segment_size_log2};
 
 /// Object format v1: never change. Envelope version byte.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -220,7 +219,7 @@ impl Envelope {
         key: &str,
         salt: [u8; SALT_LEN],
     ) -> Result<Envelope, CryptoError> {
-        if !bool::from(key_commitment(dk).ct_eq(&self.commitment)) {
+        if !constant_time_eq(&key_commitment(dk), &self.commitment) {
             return Err(CryptoError::KeyCommitmentMismatch);
         }
         check_len("KMS key id", kms_key_id.len(), MAX_KMS_KEY_ID_LEN)?;
@@ -262,10 +261,10 @@ impl Envelope {
                 DataKey::from_slice(plain).ok_or(CryptoError::UnwrapFailed)?
             }
         };
-        if !bool::from(key_commitment(&dk).ct_eq(&self.commitment)) {
+        if !constant_time_eq(&key_commitment(&dk), &self.commitment) {
             return Err(CryptoError::KeyCommitmentMismatch);
         }
-        if !bool::from(self.compute_mac(&dk, bucket, key)?.ct_eq(&self.mac)) {
+        if !constant_time_eq(&self.compute_mac(&dk, bucket, key)?, &self.mac) {
             return Err(CryptoError::EnvelopeMacMismatch);
         }
         Ok(dk)

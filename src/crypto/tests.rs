@@ -461,3 +461,17 @@ fn one_backend_read_opens_to_one_frame_of_two_default_segments() {
     assert_eq!(lens, [2 * s as usize], "frames from one read");
     assert_eq!(frames[0], data[..2 * s as usize]);
 }
+
+#[test]
+fn constant_time_eq_tells_every_difference() {
+    let a = [7u8; 32];
+    assert!(constant_time_eq(&a, &a.clone()));
+    assert!(constant_time_eq(&[], &[]));
+    for i in [0, 15, 31] {
+        let mut b = a;
+        b[i] ^= 0x80;
+        assert!(!constant_time_eq(&a, &b), "byte {i} differs");
+    }
+    assert!(!constant_time_eq(&a, &a[..31]), "a prefix is not equal");
+    assert!(!constant_time_eq(&a[..31], &a), "nor the other way round");
+}
