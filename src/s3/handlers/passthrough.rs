@@ -87,6 +87,9 @@ pub async fn read_xml_body(
     read
 }
 
+/// Headers a backend request may carry beyond those copied from the client's.
+const UPSTREAM_EXTRA_HEADERS: usize = 10;
+
 /// The backend request for this client request: same method, bucket, key and query
 /// (put into canonical encoding), forwardable headers, exact Content-Length.
 pub fn build_upstream_request(
@@ -105,6 +108,10 @@ pub fn build_upstream_request(
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
+    // Room for the client's headers and those added after them (host, length, the
+    // signature's three, an encrypted write's envelope and its own), so the map is not
+    // rehashed into a larger one as they arrive.
+    *req.headers_mut() = HeaderMap::with_capacity(parts.headers.len() + UPSTREAM_EXTRA_HEADERS);
     let headers = req.headers_mut();
     copy_forwardable(&parts.headers, headers);
     headers.insert(header::HOST, host);
