@@ -189,13 +189,7 @@ overwriting.set()
 def read_while_overwriting(op):
     reader = client()
     while overwriting.is_set():
-        if op == "head":
-            r = reader.head_object(Bucket=bucket, Key="versions")
-            length = r["ContentLength"]
-        else:
-            r = reader.get_object(Bucket=bucket, Key="versions")
-            length = len(r["Body"].read())
-        seen = (length, r["ETag"], r["Metadata"].get("len"))
+        seen = s3check.read_version(reader, op, bucket, "versions")
         if seen not in answers:
             mixed.append((op, *seen))
 

@@ -102,18 +102,12 @@ def read_while_deleting(op):
     reader = client()
     while running.is_set():
         try:
-            if op == "head":
-                r = reader.head_object(Bucket=bucket, Key="racing")
-                length = r["ContentLength"]
-            else:
-                r = reader.get_object(Bucket=bucket, Key="racing")
-                length = len(r["Body"].read())
+            seen = s3check.read_version(reader, op, bucket, "racing")
         except ClientError as e:
             if e.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
                 mixed.append((op, "error", e.response["Error"].get("Code")))
             missing[0] += 1
             continue
-        seen = (length, r["ETag"], r["Metadata"].get("len"))
         if seen not in answers:
             mixed.append((op, *seen))
 

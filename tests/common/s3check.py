@@ -32,3 +32,15 @@ def expect_error(step, fn, code, status):
         check(got == (code, status), f"{step}: got {got}, want {(code, status)}")
         return e.response
     fail(f"{step}: succeeded ({r.get('ResponseMetadata', {}).get('HTTPStatusCode')}), want {code}")
+
+
+def read_version(s3, op, bucket, key):
+    """What a HEAD or GET (`op`) of `key` saw of the object: its length, its ETag and its
+    `len` metadata, which writers that race readers set to the body's length."""
+    if op == "head":
+        r = s3.head_object(Bucket=bucket, Key=key)
+        length = r["ContentLength"]
+    else:
+        r = s3.get_object(Bucket=bucket, Key=key)
+        length = len(r["Body"].read())
+    return (length, r["ETag"], r["Metadata"].get("len"))
