@@ -12,7 +12,8 @@
 //! S3's, and nothing of a replaced object carries over. And deletes
 //! (`tests/common/embedded_deletes.py`): nothing of a deleted object stays behind,
 //! DeleteObjects answers each key on its own, DeleteBucket refuses a bucket holding an
-//! object, and reads and writes racing deletes see whole objects or none.
+//! object and takes its unfinished uploads, writes into a missing bucket are
+//! `NoSuchBucket`, and reads and writes racing deletes see whole objects or none.
 
 mod common;
 

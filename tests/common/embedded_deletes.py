@@ -3,9 +3,11 @@
 # must leave none of them behind. DeleteObjects answers each key on its own, as S3 does:
 # a key the backend cannot store is an <Error> entry and the other keys are deleted, and
 # quiet mode lists only the errors. DeleteBucket refuses a bucket that holds an object
-# (409 BucketNotEmpty) and leaves every object in it. Reads racing deletes see an object
-# whole, with its attributes, or no object; PUTs and DELETEs of one key racing each
-# other end as one of them, never as a body without its attributes.
+# (409 BucketNotEmpty) and leaves every object in it, and takes the bucket's unfinished
+# multipart uploads with it; a write into a missing bucket is NoSuchBucket and makes no
+# bucket. Reads racing deletes see an object whole, with its attributes, or no object;
+# PUTs and DELETEs of one key racing each other end as one of them, never as a body
+# without its attributes.
 #
 # usage: embedded_deletes.py BUCKET ROOT  prints "ok" and the number of checks
 #        (ROOT: the directory that holds the backend's buckets and the object files'
@@ -88,6 +90,34 @@ r = s3.delete_bucket(Bucket=other)
 check(r["ResponseMetadata"]["HTTPStatusCode"] == 204, f"DeleteBucket of an emptied bucket: {r['ResponseMetadata']['HTTPStatusCode']}")
 check(other not in os.listdir(root) and files_of(other) == [], f"left of a deleted bucket: {files_of(other)}")
 expect_error("DeleteBucket of a missing bucket", lambda: s3.delete_bucket(Bucket=other), "NoSuchBucket", 404)
+
+# DeleteBucket takes the bucket's unfinished multipart uploads with it, as S3 does:
+# nothing of the upload stays in the root.
+pending = bucket + "-pending"
+s3.create_bucket(Bucket=pending)
+upload = s3.create_multipart_upload(Bucket=pending, Key="big", Metadata={"m": "x"})["UploadId"]
+s3.upload_part(Bucket=pending, Key="big", UploadId=upload, PartNumber=1, Body=os.urandom(1024))
+check(any(upload in f for f in os.listdir(root)), "an unfinished upload's files in the root")
+r = s3.delete_bucket(Bucket=pending)
+check(r["ResponseMetadata"]["HTTPStatusCode"] == 204, f"DeleteBucket with an unfinished upload: {r['ResponseMetadata']['HTTPStatusCode']}")
+left = [f for f in os.listdir(root) if upload in f]
+check(left == [] and files_of(pending) == [], f"left of a deleted bucket's upload: {left} {files_of(pending)}")
+
+# A write into a bucket that does not exist is NoSuchBucket, and makes no bucket: not a
+# PUT, a directory object, a copy or a multipart upload (upstream made the directory).
+missing = bucket + "-never-made"
+s3.put_object(Bucket=bucket, Key="source", Body=b"s")
+expect_error("PUT into a missing bucket", lambda: s3.put_object(Bucket=missing, Key="k", Body=b"x"), "NoSuchBucket", 404)
+expect_error("PUT of a nested key into a missing bucket",
+             lambda: s3.put_object(Bucket=missing, Key="a/b", Body=b"x"), "NoSuchBucket", 404)
+expect_error("directory object in a missing bucket", lambda: s3.put_object(Bucket=missing, Key="d/", Body=b""), "NoSuchBucket", 404)
+expect_error("copy into a missing bucket",
+             lambda: s3.copy_object(Bucket=missing, Key="k", CopySource={"Bucket": bucket, "Key": "source"}), "NoSuchBucket", 404)
+expect_error("multipart upload into a missing bucket",
+             lambda: s3.create_multipart_upload(Bucket=missing, Key="k"), "NoSuchBucket", 404)
+check(missing not in os.listdir(root) and files_of(missing) == [], f"a missing bucket written to: {files_of(missing)}")
+expect_error("HeadBucket of the missing bucket", lambda: s3.head_bucket(Bucket=missing), "404", 404)
+s3.delete_object(Bucket=bucket, Key="source")
 
 # Reads racing a writer that PUTs and DELETEs one key, and a second writer deleting it
 # too: every read sees no object, or a body with the attributes and ETag of its own

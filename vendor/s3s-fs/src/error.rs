@@ -43,6 +43,9 @@ impl From<Error> for S3Error {
         if e.source.is::<UnstorableKey>() {
             return S3Error::with_message(S3ErrorCode::InvalidArgument, e.source.to_string());
         }
+        if e.source.is::<MissingBucket>() {
+            return S3Error::with_message(S3ErrorCode::NoSuchBucket, e.source.to_string());
+        }
         S3Error::with_source(S3ErrorCode::InternalError, e.source)
     }
 }
@@ -59,6 +62,19 @@ impl std::fmt::Display for UnstorableKey {
 }
 
 impl std::error::Error for UnstorableKey {}
+
+/// A write into a bucket that does not exist: S3 answers `NoSuchBucket`, where making
+/// the bucket's directory on the way (as upstream did) created the bucket.
+#[derive(Debug)]
+pub struct MissingBucket;
+
+impl std::fmt::Display for MissingBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("The specified bucket does not exist")
+    }
+}
+
+impl std::error::Error for MissingBucket {}
 
 #[inline]
 #[track_caller]

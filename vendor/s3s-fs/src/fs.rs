@@ -411,6 +411,7 @@ impl FileSystem {
             }
             NewObject::InMemory { body, dest } => (None, Some(body), self.next_tmp_path()?, dest.to_owned()),
         };
+        let bucket_dir = self.get_bucket_path(bucket)?;
         let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
             // A written body's temporary file is the writer's to remove on failure; one
@@ -425,7 +426,12 @@ impl FileSystem {
                 info.insert(OBJECT_INODE.to_owned(), inode.into());
                 write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
                 write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
-                rename_into_place(&object_tmp, &object_dest)?;
+                if let Err(e) = rename_into_bucket(&object_tmp, &object_dest, &bucket_dir) {
+                    // No bucket, so no earlier object these replaced.
+                    let _ = std::fs::remove_file(&info_file.1);
+                    let _ = std::fs::remove_file(&attrs_file.1);
+                    return Err(e);
+                }
                 Ok(())
             })();
             if placed.is_err() && owns_tmp {
@@ -464,10 +470,7 @@ impl FileSystem {
                 _ => {}
             }
             for sidecar in &sidecars {
-                match std::fs::remove_file(sidecar) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                }
+                remove_if_present(sidecar)?;
             }
             Ok(())
         });
@@ -475,8 +478,9 @@ impl FileSystem {
     }
 
     /// Deletes a bucket that holds no object, in one trip through the blocking pool, with
-    /// any attributes or internal info left under its name; `Ok(false)` if an object is
-    /// in it (S3's `BucketNotEmpty`). Directories left by nested keys are not objects, as
+    /// any attributes or internal info left under its name and its unfinished multipart
+    /// uploads (S3 deletes those with the bucket); `Ok(false)` if an object is in it
+    /// (S3's `BucketNotEmpty`). Directories left by nested keys are not objects, as
     /// listings have it. Upstream removed the bucket with everything in it.
     pub(crate) async fn delete_empty_bucket(&self, bucket: &str) -> Result<bool> {
         let dir = self.get_bucket_path(bucket)?;
@@ -487,12 +491,23 @@ impl FileSystem {
                 return Ok(false);
             }
             std::fs::remove_dir_all(&dir)?;
+            // The bucket's attributes files, among them those of its unfinished
+            // multipart uploads, which S3 deletes with the bucket.
+            let mut uploads = Vec::new();
             for entry in std::fs::read_dir(&root)? {
                 let entry = entry?;
-                if entry.file_name().to_str().is_some_and(|name| name.starts_with(&sidecar_prefix)) {
-                    match std::fs::remove_file(entry.path()) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => {}
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                if name.starts_with(&sidecar_prefix) {
+                    uploads.extend(upload_of_attributes(&name));
+                    remove_if_present(&entry.path())?;
+                }
+            }
+            if !uploads.is_empty() {
+                for entry in std::fs::read_dir(&root)? {
+                    let entry = entry?;
+                    let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                    if uploads.iter().any(|id| is_upload_file(&name, id)) {
+                        remove_if_present(&entry.path())?;
                     }
                 }
             }
@@ -602,6 +617,29 @@ fn parse_object_attributes(content: &[u8]) -> Option<ObjectAttributes> {
     None
 }
 
+/// The upload whose attributes a root file name holds
+/// (`.bucket-….object-….upload-ID.metadata.json`, from `get_metadata_path`).
+fn upload_of_attributes(name: &str) -> Option<Uuid> {
+    let id = name.strip_suffix(".metadata.json")?.rsplit('.').next()?.strip_prefix("upload-")?;
+    Uuid::parse_str(id).ok()
+}
+
+/// Whether a root file name is one of upload `id`'s own: its record or a part (and its
+/// kept MD5), as `get_upload_info_path` and `resolve_upload_part_path` name them.
+fn is_upload_file(name: &str, id: &Uuid) -> bool {
+    let id = id.to_string();
+    name.strip_prefix(".upload-").and_then(|rest| rest.strip_suffix(".json")) == Some(id.as_str())
+        || name.strip_prefix(".upload_id-").is_some_and(|rest| rest.strip_prefix(id.as_str()).is_some_and(|r| r.starts_with('.')))
+}
+
+/// Removes the file at `path`; one already gone is fine.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a file is anywhere below `dir`.
 fn holds_a_file(dir: &Path) -> std::io::Result<bool> {
     let mut dirs = vec![dir.to_owned()];
@@ -642,6 +680,22 @@ fn write_then_rename(tmp: &Path, dest: &Path, content: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(tmp);
     }
     Ok(written?)
+}
+
+/// Renames `tmp` to an object's place `dest` in the bucket at `bucket_dir`, making the
+/// directories of the key's prefix as `rename_into_place` does, but not the bucket's:
+/// a write into a missing bucket is `MissingBucket`. Checked only when the rename finds
+/// a directory missing, so a write into an existing directory costs no `stat`.
+fn rename_into_bucket(tmp: &Path, dest: &Path, bucket_dir: &Path) -> Result<()> {
+    match std::fs::rename(tmp, dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !bucket_dir.is_dir() {
+                return Err(MissingBucket.into());
+            }
+            Ok(rename_into_place(tmp, dest)?)
+        }
+        done => Ok(done?),
+    }
 }
 
 /// Renames `tmp` to `dest`, making `dest`'s directories only when the rename finds them

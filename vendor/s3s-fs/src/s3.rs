@@ -760,6 +760,9 @@ impl S3 for FileSystem {
             {
                 return Err(s3_error!(UnexpectedContent, "Unexpected request body when creating a directory object."));
             }
+            if self.get_bucket_path(&bucket)?.is_dir().not() {
+                return Err(s3_error!(NoSuchBucket));
+            }
             try_!(fs::create_dir_all(&object_path).await);
             let output = PutObjectOutput::default();
             return Ok(S3Response::new(output));
@@ -882,6 +885,9 @@ impl S3 for FileSystem {
         use crate::fs::ObjectAttributes;
 
         let input = req.input;
+        if self.get_bucket_path(&input.bucket)?.is_dir().not() {
+            return Err(s3_error!(NoSuchBucket));
+        }
         let upload_id = self.create_upload_id(req.credentials.as_ref()).await?;
 
         // Save object attributes (including user metadata and standard attributes)
