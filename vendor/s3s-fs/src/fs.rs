@@ -188,14 +188,14 @@ impl FileSystem {
     }
 
     pub(crate) fn resolve_upload_part_path(&self, upload_id: Uuid, part_number: PartNumber) -> Result<PathBuf> {
-        self.resolve_abs_path(format!(".upload_id-{upload_id}.part-{part_number}"))
+        self.resolve_abs_path(format!("{}part-{part_number}", upload_parts_prefix(&upload_id)))
     }
 
     /// Where UploadPart keeps a part's MD5 (hex), so that CompleteMultipartUpload need
     /// not read the part again for its ETag. Not `.part-…`: ListParts takes every such
     /// name for a part; abort removes it with the upload's other files.
     pub(crate) fn resolve_upload_part_md5_path(&self, upload_id: Uuid, part_number: PartNumber) -> Result<PathBuf> {
-        self.resolve_abs_path(format!(".upload_id-{upload_id}.md5-{part_number}"))
+        self.resolve_abs_path(format!("{}md5-{part_number}", upload_parts_prefix(&upload_id)))
     }
 
     /// resolve object path under the virtual root
@@ -213,15 +213,13 @@ impl FileSystem {
 
     /// resolve metadata path under the virtual root (custom format)
     pub(crate) fn get_metadata_path(&self, bucket: &str, key: &str, upload_id: Option<Uuid>) -> Result<PathBuf> {
-        let encode = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
         let u_ext = upload_id.map(|u| format!(".upload-{u}")).unwrap_or_default();
-        let file_path = format!(".bucket-{}.object-{}{u_ext}.metadata.json", encode(bucket), encode(key));
+        let file_path = format!("{}object-{}{u_ext}.metadata.json", bucket_files_prefix(bucket), object_name(key));
         self.resolve_abs_path(file_path)
     }
 
     pub(crate) fn get_internal_info_path(&self, bucket: &str, key: &str) -> Result<PathBuf> {
-        let encode = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
-        let file_path = format!(".bucket-{}.object-{}.internal.json", encode(bucket), encode(key));
+        let file_path = format!("{}object-{}.internal.json", bucket_files_prefix(bucket), object_name(key));
         self.resolve_abs_path(file_path)
     }
 
@@ -315,7 +313,7 @@ impl FileSystem {
     }
 
     fn get_upload_info_path(&self, upload_id: &Uuid) -> Result<PathBuf> {
-        self.resolve_abs_path(format!(".upload-{upload_id}.json"))
+        self.resolve_abs_path(upload_record_name(upload_id))
     }
 
     pub(crate) async fn create_upload_id(&self, cred: Option<&Credentials>) -> Result<Uuid> {
@@ -353,14 +351,10 @@ impl FileSystem {
     /// in one trip through the blocking pool.
     pub(crate) async fn remove_upload_files(&self, upload_id: &Uuid) -> Result<()> {
         let root = self.root.clone();
-        let prefix = format!(".upload_id-{upload_id}.");
+        let prefix = upload_parts_prefix(upload_id);
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
-            for entry in std::fs::read_dir(&root)? {
-                let entry = entry?;
-                let ours = entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix));
-                if ours && entry.file_type()?.is_file() {
-                    std::fs::remove_file(entry.path())?;
-                }
+            for name in root_file_names(&root)?.iter().filter(|name| name.starts_with(&prefix)) {
+                std::fs::remove_file(root.join(name))?;
             }
             Ok(())
         });
@@ -485,31 +479,23 @@ impl FileSystem {
     pub(crate) async fn delete_empty_bucket(&self, bucket: &str) -> Result<bool> {
         let dir = self.get_bucket_path(bucket)?;
         let root = self.root.clone();
-        let sidecar_prefix = format!(".bucket-{}.", base64_simd::URL_SAFE_NO_PAD.encode_to_string(bucket));
+        let sidecar_prefix = bucket_files_prefix(bucket);
         let job = tokio::task::spawn_blocking(move || -> Result<bool> {
             if holds_a_file(&dir)? {
                 return Ok(false);
             }
             std::fs::remove_dir_all(&dir)?;
             // The bucket's attributes files, among them those of its unfinished
-            // multipart uploads, which S3 deletes with the bucket.
-            let mut uploads = Vec::new();
-            for entry in std::fs::read_dir(&root)? {
-                let entry = entry?;
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-                if name.starts_with(&sidecar_prefix) {
-                    uploads.extend(upload_of_attributes(&name));
-                    remove_if_present(&entry.path())?;
-                }
-            }
-            if !uploads.is_empty() {
-                for entry in std::fs::read_dir(&root)? {
-                    let entry = entry?;
-                    let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-                    if uploads.iter().any(|id| is_upload_file(&name, id)) {
-                        remove_if_present(&entry.path())?;
-                    }
-                }
+            // multipart uploads, which S3 deletes with the bucket: their records and parts.
+            let names = root_file_names(&root)?;
+            let upload_prefixes: Vec<String> = (names.iter().filter(|name| name.starts_with(&sidecar_prefix)))
+                .filter_map(|name| upload_of_attributes(name))
+                .flat_map(|id| [upload_record_name(&id), upload_parts_prefix(&id)])
+                .collect();
+            let doomed =
+                |name: &&String| name.starts_with(&sidecar_prefix) || upload_prefixes.iter().any(|p| name.starts_with(p));
+            for name in names.iter().filter(doomed) {
+                remove_if_present(&root.join(name))?;
             }
             Ok(true)
         });
@@ -624,12 +610,41 @@ fn upload_of_attributes(name: &str) -> Option<Uuid> {
     Uuid::parse_str(id).ok()
 }
 
-/// Whether a root file name is one of upload `id`'s own: its record or a part (and its
-/// kept MD5), as `get_upload_info_path` and `resolve_upload_part_path` name them.
-fn is_upload_file(name: &str, id: &Uuid) -> bool {
-    let id = id.to_string();
-    name.strip_prefix(".upload-").and_then(|rest| rest.strip_suffix(".json")) == Some(id.as_str())
-        || name.strip_prefix(".upload_id-").is_some_and(|rest| rest.strip_prefix(id.as_str()).is_some_and(|r| r.starts_with('.')))
+/// How the names of the attributes and internal-info files of a bucket's objects (and
+/// uploads) in the root begin; the `.` after the bucket's base64 keeps one bucket's
+/// prefix from matching another's.
+fn bucket_files_prefix(bucket: &str) -> String {
+    format!(".bucket-{}.", base64_simd::URL_SAFE_NO_PAD.encode_to_string(bucket))
+}
+
+/// An object key as it appears in the names of its files in the root.
+fn object_name(key: &str) -> String {
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(key)
+}
+
+/// The name of an upload's record in the root.
+fn upload_record_name(id: &Uuid) -> String {
+    format!(".upload-{id}.json")
+}
+
+/// How the names of an upload's parts (and their kept MD5s) in the root begin, as
+/// `resolve_upload_part_path` and `resolve_upload_part_md5_path` make them.
+fn upload_parts_prefix(id: &Uuid) -> String {
+    format!(".upload_id-{id}.")
+}
+
+/// The names of the regular files in the store's root.
+fn root_file_names(root: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file()
+            && let Ok(name) = entry.file_name().into_string()
+        {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Removes the file at `path`; one already gone is fine.
