@@ -21,6 +21,7 @@ pub mod envelope;
 pub mod keys;
 pub mod layout;
 pub mod part;
+mod salt;
 pub mod segment;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use layout::{
     plan_range,
 };
 pub use part::{PartHeader, parse_part_header};
+pub(crate) use salt::fill_salt;
 pub use segment::{OpenError, SegmentOpener, SegmentSealer};
 
 /// Errors crossing a body boundary are boxed, as `http_body` adapters require.
@@ -99,11 +101,6 @@ pub fn segment_size_log2(segment_size: u32) -> Result<u8, CryptoError> {
 /// byte through a volatile read and write, which cost more than the comparison.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
-}
-
-/// Fills `buf` from the operating system's CSPRNG (aws-lc-rs).
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
-    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
 }
 
 /// A buffer length as a u64 (lossless on every platform Rust supports today).

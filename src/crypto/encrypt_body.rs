@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 use super::keys::DataKey;
 use super::part::{HEADER_LEN, PART_SALT_LEN, PartHeader};
 use super::segment::{SegmentSealer, TAG_BYTES};
-use super::{BoxError, CryptoError, fill_random, part_ciphertext_len, segment_size_log2};
+use super::{BoxError, CryptoError, fill_salt, part_ciphertext_len, segment_size_log2};
 
 /// Why a part stream could not be encrypted.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ impl<B> EncryptBody<B> {
         segment_size: u32,
     ) -> Self {
         let mut salt = [0u8; PART_SALT_LEN];
-        match fill_random(&mut salt) {
+        match fill_salt(&mut salt) {
             Ok(()) => {
                 EncryptBody::with_part_salt(inner, dk, part_number, plain_len, segment_size, salt)
             }

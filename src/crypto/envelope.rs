@@ -17,7 +17,7 @@ use super::keys::{
     DataKey, KEY_LEN, WrappingKey, derive_data_key, derive_wrap_key, envelope_mac_key, hmac_sha256,
     key_commitment,
 };
-use super::{CryptoError, constant_time_eq, fill_random, segment_size_log2};
+use super::{CryptoError, constant_time_eq, fill_salt, segment_size_log2};
 
 /// Object format v1: never change. Envelope version byte.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -138,7 +138,7 @@ impl Envelope {
         key: &str,
     ) -> Result<(Envelope, DataKey), CryptoError> {
         let mut salt = [0u8; SALT_LEN];
-        fill_random(&mut salt)?;
+        fill_salt(&mut salt)?;
         Envelope::seal_new_with_salt(
             w,
             kms_key_id,
@@ -198,7 +198,7 @@ impl Envelope {
         key: &str,
     ) -> Result<Envelope, CryptoError> {
         let mut salt = [0u8; SALT_LEN];
-        fill_random(&mut salt)?;
+        fill_salt(&mut salt)?;
         self.rewrap_with_salt(
             dk, new_w, kms_key_id, kms_blob, bucket_key, bucket, key, salt,
         )

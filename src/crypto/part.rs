@@ -6,7 +6,7 @@
 //! segments of two attempts cannot be spliced). Every segment's AAD contains the whole
 //! header, which authenticates it.
 
-use super::{CryptoError, fill_random};
+use super::{CryptoError, fill_salt};
 
 /// Object format v1: never change. Magic bytes of a part header.
 pub const PART_MAGIC: [u8; 4] = *b"SGP1";
@@ -46,7 +46,7 @@ impl PartHeader {
     /// A header with a fresh random salt.
     pub fn random(plain_len: u64) -> Result<PartHeader, CryptoError> {
         let mut salt = [0u8; PART_SALT_LEN];
-        fill_random(&mut salt)?;
+        fill_salt(&mut salt)?;
         Ok(PartHeader::new(plain_len, salt))
     }
 
