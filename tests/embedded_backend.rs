@@ -4,7 +4,8 @@
 //! key, nested keys, an overwrite, and a PUT refused for a wrong Content-MD5 that must
 //! leave the object it would have replaced as it was, and date conditions on reads and
 //! copy sources at the whole second of Last-Modified, read conditions before a Range,
-//! and a file placed in the backend's directory by hand. Through the proxy these are
+//! a file placed in the backend's directory by hand, and aws-chunked bodies that do not
+//! add up to their declared length (`IncompleteBody`). Through the proxy these are
 //! masked (it checks digests itself and aborts the backend's upload), so they are
 //! checked here, against the backend the proxy starts when none is configured. And
 //! multipart uploads (`tests/common/embedded_multipart.py`): a part list S3 refuses is

@@ -10,7 +10,8 @@
 # write. Read conditions come before a Range, as S3 orders them, and copy-source
 # conditions follow a read's order with 412 for 304; a file placed in the backend's
 # directory by hand (no attributes, no internal info) reads whole and ranged and copies,
-# with its MD5 as ETag.
+# with its MD5 as ETag; and an aws-chunked body that does not add up to its declared
+# decoded length, refused with IncompleteBody whatever its size, storing nothing.
 #
 # usage: embedded_backend.py BUCKET ROOT  prints "ok" and the number of checks
 #        (ROOT: the directory that holds the backend's buckets)
@@ -255,5 +256,59 @@ check(get("cond-copy")[1] == b"dated", "copy-source If-None-Match of another ETa
 r = s3.copy_object(Bucket=bucket, Key="placed-copy", CopySource={"Bucket": bucket, "Key": "placed"}, CopySourceIfMatch=placed_etag)
 check(r["CopyObjectResult"]["ETag"] == placed_etag, f"copy of the placed file: ETag {r['CopyObjectResult']['ETag']}")
 check(get("placed-copy")[1] == placed, "copy of the placed file reads back differently")
+
+# An aws-chunked body whose bytes do not add up to its x-amz-decoded-content-length is
+# refused with IncompleteBody, as S3 refuses it, whether it is small (held in memory),
+# large (streamed to a file) or a part; longer or shorter. Nothing is stored: the object
+# it would have replaced stays, a new key stays absent, an upload gets no part.
+def send_chunked(key, data, declared, query=""):
+    """PUTs `data` as one aws-chunked chunk (STREAMING-UNSIGNED-PAYLOAD-TRAILER, with
+    the data's right CRC32 as trailer) declaring `declared` decoded bytes; the answer's
+    status and body."""
+    import urllib.request
+    import zlib
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))
+    body = b"%x\r\n" % len(data) + data + b"\r\n0\r\nx-amz-checksum-crc32:" + crc + b"\r\n\r\n"
+    url = f"{os.environ['SG_ENDPOINT']}/{bucket}/{key}{query}"
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(declared),
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "Content-Length": str(len(body)),
+    }
+    req = AWSRequest(method="PUT", url=url, data=body, headers=headers)
+    SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    prepared = urllib.request.Request(url, data=body, method="PUT", headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(prepared) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+chunked_ok = os.urandom(3 * KIB)
+status, answer = send_chunked("chunked", chunked_ok, len(chunked_ok))
+check(status == 200, f"aws-chunked PUT of its declared length: {status} {answer[:200]!r}")
+check(get("chunked")[1] == chunked_ok, "aws-chunked PUT read back differently")
+upload = s3.create_multipart_upload(Bucket=bucket, Key="chunked-upload")["UploadId"]
+for what, key, size, declared, query in [
+    ("small, longer than declared", "chunked", 3 * KIB, 2 * KIB, ""),
+    ("small, shorter than declared", "chunked", 2 * KIB, 3 * KIB, ""),
+    ("large, longer than declared", "chunked", 300 * KIB, 200 * KIB, ""),
+    ("large, shorter than declared", "chunked", 200 * KIB, 300 * KIB, ""),
+    ("new key, shorter than declared", "chunked-new", 200 * KIB, 300 * KIB, ""),
+    ("part, longer than declared", "chunked-upload", 6 * KIB, 5 * KIB, f"?partNumber=1&uploadId={upload}"),
+    ("part, shorter than declared", "chunked-upload", 5 * KIB, 6 * KIB, f"?partNumber=1&uploadId={upload}"),
+]:
+    status, answer = send_chunked(key, os.urandom(size), declared, query)
+    check(status == 400 and b"<Code>IncompleteBody</Code>" in answer, f"aws-chunked {what}: {status} {answer[:200]!r}")
+check(get("chunked")[1] == chunked_ok, "a refused aws-chunked PUT replaced the object")
+expect_error("key of a refused aws-chunked PUT", lambda: get("chunked-new"), "NoSuchKey", 404)
+parts = s3.list_parts(Bucket=bucket, Key="chunked-upload", UploadId=upload).get("Parts", [])
+check(parts == [], f"parts of refused aws-chunked uploads: {parts}")
+s3.abort_multipart_upload(Bucket=bucket, Key="chunked-upload", UploadId=upload)
 
 print(f"ok {s3check.passed}")

@@ -46,6 +46,9 @@ impl From<Error> for S3Error {
         if e.source.is::<MissingBucket>() {
             return S3Error::with_message(S3ErrorCode::NoSuchBucket, e.source.to_string());
         }
+        if e.source.is::<BodyLengthMismatch>() {
+            return S3Error::with_message(S3ErrorCode::IncompleteBody, e.source.to_string());
+        }
         S3Error::with_source(S3ErrorCode::InternalError, e.source)
     }
 }
@@ -75,6 +78,40 @@ impl std::fmt::Display for MissingBucket {
 }
 
 impl std::error::Error for MissingBucket {}
+
+/// A body whose bytes do not add up to the length the request declared (its
+/// Content-Length, or for an aws-chunked body its `x-amz-decoded-content-length`).
+/// S3 answers `IncompleteBody` either way, and stores nothing.
+#[derive(Debug)]
+pub struct BodyLengthMismatch {
+    pub declared: u64,
+    /// What arrived, or `None` when the body ran past `declared` and was not read on.
+    pub received: Option<u64>,
+}
+
+impl std::fmt::Display for BodyLengthMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("You did not provide the number of bytes specified by the Content-Length HTTP header: ")?;
+        match self.received {
+            Some(received) => write!(f, "{} declared, {received} received.", self.declared),
+            None => write!(f, "{} declared, more received.", self.declared),
+        }
+    }
+}
+
+impl std::error::Error for BodyLengthMismatch {}
+
+/// Checks that a body of `received` bytes is as long as the request declared, when it
+/// declared a length.
+pub fn check_body_length(declared: Option<i64>, received: u64) -> Result<()> {
+    match declared.and_then(|d| u64::try_from(d).ok()) {
+        Some(declared) if declared != received => Err(Error::new(Box::new(BodyLengthMismatch {
+            declared,
+            received: Some(received),
+        }))),
+        _ => Ok(()),
+    }
+}
 
 #[inline]
 #[track_caller]

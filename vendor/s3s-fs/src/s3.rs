@@ -1,3 +1,4 @@
+use crate::error::check_body_length;
 use crate::fs::FileSystem;
 use crate::fs::InternalInfo;
 use crate::fs::NewObject;
@@ -786,6 +787,8 @@ impl S3 for FileSystem {
             _ => {
                 let mut file_writer = self.prepare_file_write(&object_path).await?;
                 let size = copy_bytes(stream, file_writer.writer()).await?;
+                // Dropping the writer on a mismatch removes its temporary file.
+                check_body_length(content_length, size)?;
                 (NewObject::Written(file_writer), size)
             }
         };
@@ -919,6 +922,7 @@ impl S3 for FileSystem {
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let UploadPartInput {
             body,
+            content_length,
             upload_id,
             part_number,
             ..
@@ -943,6 +947,7 @@ impl S3 for FileSystem {
 
         let mut file_writer = self.prepare_file_write(&file_path).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
+        check_body_length(content_length, size)?;
         let md5_sum = hex(md5_hash.finalize());
         self.put_part_in_place(file_writer, upload_id, part_number, &md5_sum).await?;
 

@@ -29,20 +29,26 @@ where
 }
 
 /// The whole of a body of `len` bytes, read into one buffer: for bodies small enough to
-/// write in one step. A body longer than `len` is refused rather than buffered on.
+/// write in one step. A body longer or shorter than `len` is refused (`IncompleteBody`);
+/// one running past `len` is not buffered on.
 pub async fn collect_bytes<S>(mut stream: S, len: i64) -> Result<Vec<u8>>
 where
     S: Stream<Item = Result<Bytes, StdError>> + Unpin,
 {
+    let declared = len;
     let len = usize::try_from(len).unwrap_or(0);
     let mut out = Vec::with_capacity(len);
     while let Some(result) = stream.next().await {
         let bytes = result.map_err(Error::new)?;
         if out.len() + bytes.len() > len {
-            return Err(Error::from_string("request body longer than its Content-Length"));
+            return Err(Error::new(Box::new(BodyLengthMismatch {
+                declared: len as u64,
+                received: None,
+            })));
         }
         out.extend_from_slice(&bytes);
     }
+    check_body_length(Some(declared), out.len() as u64)?;
     Ok(out)
 }
 
