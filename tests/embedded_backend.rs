@@ -14,7 +14,8 @@
 //! (`tests/common/embedded_deletes.py`): nothing of a deleted object stays behind,
 //! DeleteObjects answers each key on its own, DeleteBucket refuses a bucket holding an
 //! object and takes its unfinished uploads, writes into a missing bucket are
-//! `NoSuchBucket`, and reads and writes racing deletes see whole objects or none.
+//! `NoSuchBucket`, and reads and writes racing deletes (and copies of the key onto
+//! itself) see whole objects or none.
 
 mod common;
 

@@ -6,8 +6,8 @@
 # (409 BucketNotEmpty) and leaves every object in it, and takes the bucket's unfinished
 # multipart uploads with it; a write into a missing bucket is NoSuchBucket and makes no
 # bucket. Reads racing deletes see an object whole, with its attributes, or no object;
-# PUTs and DELETEs of one key racing each other end as one of them, never as a body
-# without its attributes.
+# PUTs, DELETEs and copies of a key onto itself racing each other end as one of them,
+# never as a body without its attributes or with another write's.
 #
 # usage: embedded_deletes.py BUCKET ROOT  prints "ok" and the number of checks
 #        (ROOT: the directory that holds the backend's buckets and the object files'
@@ -119,12 +119,16 @@ check(missing not in os.listdir(root) and files_of(missing) == [], f"a missing b
 expect_error("HeadBucket of the missing bucket", lambda: s3.head_bucket(Bucket=missing), "404", 404)
 s3.delete_object(Bucket=bucket, Key="source")
 
-# Reads racing a writer that PUTs and DELETEs one key, and a second writer deleting it
-# too: every read sees no object, or a body with the attributes and ETag of its own
-# write. When the writers stop, the key holds one whole object or none.
+# Reads racing a writer that PUTs and DELETEs one key, a second writer deleting it too,
+# and a third copying it onto itself with fresh attributes (REPLACE, with the length of
+# the body it copies, as the PUTs set it): every read sees no object, or a body with
+# the attributes and ETag of its own write. A copy answers, succeeds, or finds the key
+# gone or changed (404, 412), never an error of its own. When the writers stop, the key
+# holds one whole object or none.
 versions = [os.urandom(n) for n in (1000, 3000)]
 answers = {(len(v), f'"{hashlib.md5(v).hexdigest()}"', str(len(v))) for v in versions}
 mixed, missing, running = [], [0], threading.Event()
+copies, copy_errors = [0], []
 running.set()
 
 
@@ -148,8 +152,23 @@ def delete_repeatedly():
         deleter.delete_object(Bucket=bucket, Key="racing")
 
 
+def copy_onto_itself_repeatedly():
+    copier = client()
+    while running.is_set():
+        try:
+            h = copier.head_object(Bucket=bucket, Key="racing")
+            copier.copy_object(Bucket=bucket, Key="racing", CopySource={"Bucket": bucket, "Key": "racing"},
+                               CopySourceIfMatch=h["ETag"], MetadataDirective="REPLACE",
+                               Metadata={"len": str(h["ContentLength"])})
+            copies[0] += 1
+        except ClientError as e:
+            if e.response["ResponseMetadata"]["HTTPStatusCode"] not in (404, 412):
+                copy_errors.append(e.response["Error"].get("Code"))
+
+
 threads = [threading.Thread(target=read_while_deleting, args=(op,)) for op in ("head", "get", "get")]
 threads.append(threading.Thread(target=delete_repeatedly))
+threads.append(threading.Thread(target=copy_onto_itself_repeatedly))
 for t in threads:
     t.start()
 for i in range(300):
@@ -162,6 +181,8 @@ for t in threads:
     t.join()
 check(not mixed, f"{len(mixed)} reads racing deletes saw a partial object, e.g. {mixed[:3]}")
 check(missing[0] > 0, "no read found the key deleted: the race did not run")
+check(not copy_errors, f"{len(copy_errors)} copies onto the racing key failed, e.g. {copy_errors[:3]}")
+check(copies[0] > 0, "no copy onto the racing key succeeded: the race did not run")
 try:
     r = s3.get_object(Bucket=bucket, Key="racing")
     final = (len(r["Body"].read()), r["ETag"], r["Metadata"].get("len"))

@@ -82,12 +82,12 @@ pub(crate) fn sidecars_match(path: &Path, object: &std::fs::Metadata, info: Opti
 }
 
 #[cfg(unix)]
-fn object_inode(metadata: &std::fs::Metadata) -> u64 {
+pub(crate) fn object_inode(metadata: &std::fs::Metadata) -> u64 {
     std::os::unix::fs::MetadataExt::ino(metadata)
 }
 
 #[cfg(not(unix))]
-fn object_inode(_: &std::fs::Metadata) -> u64 {
+pub(crate) fn object_inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
@@ -286,16 +286,6 @@ impl FileSystem {
         Ok((attrs, info))
     }
 
-    pub(crate) async fn save_internal_info(&self, bucket: &str, key: &str, info: &InternalInfo) -> Result<()> {
-        let path = self.get_internal_info_path(bucket, key)?;
-        let content = serde_json::to_vec(info)?;
-        let mut file_writer = self.prepare_file_write(&path).await?;
-        file_writer.writer().write_all(&content).await?;
-        file_writer.writer().flush().await?;
-        file_writer.done().await?;
-        Ok(())
-    }
-
     /// get md5 sum
     pub(crate) async fn get_md5_sum(&self, bucket: &str, key: &str) -> Result<String> {
         let object_path = self.get_object_path(bucket, key)?;
@@ -440,6 +430,54 @@ impl FileSystem {
         Ok(())
     }
 
+    /// Applies a copy of the object under `key` onto itself: its Last-Modified, its
+    /// internal info and, for `REPLACE`, its attributes; the bytes stay where they are.
+    /// In one trip through the blocking pool and under the key's lock, like any other
+    /// write of the key, and only while the object file is still the one the copy read
+    /// (`copied_inode`): applied to a body written since, the copy's attributes would
+    /// have gone with another object's bytes.
+    pub(crate) async fn copy_onto_itself(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: Option<&ObjectAttributes>,
+        info: &InternalInfo,
+        copied_inode: u64,
+    ) -> Result<InPlaceCopy> {
+        let object = self.get_object_path(bucket, key)?;
+        let info_file = (self.next_tmp_path()?, self.get_internal_info_path(bucket, key)?);
+        let attrs_file = match attrs {
+            Some(attrs) => Some((
+                self.next_tmp_path()?,
+                self.get_metadata_path(bucket, key, None)?,
+                serde_json::to_vec(attrs)?,
+            )),
+            None => None,
+        };
+        let mut info = info.clone();
+        info.insert(OBJECT_INODE.to_owned(), copied_inode.into());
+        let info = serde_json::to_vec(&info)?;
+        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
+        let job = tokio::task::spawn_blocking(move || -> Result<InPlaceCopy> {
+            let _writing = locks.lock(stripe);
+            let file = match std::fs::OpenOptions::new().write(true).open(&object) {
+                Err(e) if no_object_at(&e) => return Ok(InPlaceCopy::Gone),
+                opened => opened?,
+            };
+            if object_inode(&file.metadata()?) != copied_inode {
+                return Ok(InPlaceCopy::Replaced);
+            }
+            let now = std::time::SystemTime::now();
+            file.set_times(std::fs::FileTimes::new().set_modified(now))?;
+            write_then_rename(&info_file.0, &info_file.1, &info)?;
+            if let Some((tmp, dest, attrs)) = attrs_file {
+                write_then_rename(&tmp, &dest, &attrs)?;
+            }
+            Ok(InPlaceCopy::Applied(now))
+        });
+        job.await?
+    }
+
     /// Deletes the object under `key` in one trip through the blocking pool: its file,
     /// then its internal info, then its attributes (the order `sidecars_match` relies
     /// on), so a deleted object leaves nothing behind. A key ending in `/` names a
@@ -541,6 +579,17 @@ impl FileSystem {
             clean_tmp: true,
         })
     }
+}
+
+/// What became of a copy of an object onto itself ([`FileSystem::copy_onto_itself`]).
+pub(crate) enum InPlaceCopy {
+    /// Applied, with this Last-Modified.
+    Applied(std::time::SystemTime),
+    /// The object was replaced after the copy read it: the copy came first, and the
+    /// write that replaced it stands.
+    Replaced,
+    /// The object was deleted after the copy read it.
+    Gone,
 }
 
 /// A new object's body for [`FileSystem::commit_object`]: streamed to its temporary file

@@ -1,5 +1,6 @@
 use crate::error::check_body_length;
 use crate::fs::FileSystem;
+use crate::fs::InPlaceCopy;
 use crate::fs::InternalInfo;
 use crate::fs::NewObject;
 use crate::utils::*;
@@ -12,7 +13,6 @@ use s3s::s3_error;
 use s3s::{S3Request, S3Response};
 
 use std::collections::VecDeque;
-use std::fs::FileTimes;
 use std::io;
 use std::ops::Neg;
 use std::ops::Not;
@@ -217,15 +217,15 @@ impl S3 for FileSystem {
         let dst_last_modified = if src_path == dst_path {
             // A copy onto itself changes the attributes (REPLACE) and LastModified;
             // the bytes stay where they are.
-            let now = SystemTime::now();
-            let file = try_!(std::fs::OpenOptions::new().write(true).open(&dst_path));
-            try_!(file.set_times(FileTimes::new().set_modified(now)));
-            debug!(path = %dst_path.display(), "replace file in place");
-            if let Some(attrs) = &attrs {
-                self.save_object_attributes(&input.bucket, &input.key, attrs, None).await?;
+            let copied_inode = crate::fs::object_inode(&file_metadata);
+            match self.copy_onto_itself(&input.bucket, &input.key, attrs.as_ref(), &info, copied_inode).await? {
+                InPlaceCopy::Applied(now) => {
+                    debug!(path = %dst_path.display(), "replace file in place");
+                    Timestamp::from(now)
+                }
+                InPlaceCopy::Replaced => Timestamp::from(SystemTime::now()),
+                InPlaceCopy::Gone => return Err(s3_error!(NoSuchKey)),
             }
-            self.save_internal_info(&input.bucket, &input.key, &info).await?;
-            Timestamp::from(now)
         } else {
             // The copy goes to a temporary file (the kernel copies it, in one trip
             // through the blocking pool), which then takes the destination's place
