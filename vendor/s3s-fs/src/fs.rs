@@ -59,35 +59,119 @@ impl KeyLocks {
 
 pub(crate) type InternalInfo = serde_json::Map<String, serde_json::Value>;
 
-/// The internal-info key holding the inode of the object file the info was committed
-/// with (`FileSystem::commit_object`). An object is three files, put in place one after
-/// another; a reader that finds another inode here than its object file's raced a
-/// commit and reads again (`sidecars_match`).
+/// The internal-info keys naming the object file the info was committed with
+/// (`FileSystem::commit_object`): its inode and its modification time in nanoseconds.
+/// An object is three files, put in place one after another; a reader that finds
+/// another file here than the one it opened raced a commit and reads again
+/// (`sidecars_match`). The inode alone is not enough: a file system may give a new file
+/// the inode number of one just replaced (ext4 does at once), so a commit also gives
+/// its file a modification time no other commit of this process gives (`unique_stamp`).
 const OBJECT_INODE: &str = "object_inode";
+const OBJECT_MODIFIED: &str = "object_modified_ns";
+
+/// Which file an object's body is: its inode and modification time (nanoseconds since
+/// the epoch, as the file system keeps it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ObjectFile {
+    inode: u64,
+    modified_ns: Option<u64>,
+}
+
+impl ObjectFile {
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> ObjectFile {
+        let modified_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        ObjectFile {
+            inode: object_inode(metadata),
+            modified_ns,
+        }
+    }
+
+    /// The file an internal info was committed with; info from before the modification
+    /// time was recorded names the inode only.
+    fn named_in(info: &InternalInfo) -> Option<(u64, Option<u64>)> {
+        let inode = info.get(OBJECT_INODE).and_then(serde_json::Value::as_u64)?;
+        Some((inode, info.get(OBJECT_MODIFIED).and_then(serde_json::Value::as_u64)))
+    }
+
+    fn record_in(self, info: &mut InternalInfo) {
+        info.insert(OBJECT_INODE.to_owned(), self.inode.into());
+        match self.modified_ns {
+            Some(ns) => info.insert(OBJECT_MODIFIED.to_owned(), ns.into()),
+            None => info.remove(OBJECT_MODIFIED),
+        };
+    }
+}
+
+/// A modification time for a newly committed file that no earlier commit of this
+/// process got: now, or a nanosecond past the last one handed out.
+fn unique_stamp() -> std::time::SystemTime {
+    use std::sync::atomic::AtomicU64;
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return std::time::UNIX_EPOCH + std::time::Duration::from_nanos(next),
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// Gives the file `file` a modification time no other commit got, and returns which
+/// file it is, with the time as the file system kept it.
+fn stamp(file: &std::fs::File) -> Result<ObjectFile> {
+    file.set_times(std::fs::FileTimes::new().set_modified(unique_stamp()))?;
+    Ok(ObjectFile::of(&file.metadata()?))
+}
+
+/// How closely an internal info must name the object file a reader opened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Naming {
+    /// While writes of the key may run: the inode and the commit's modification time,
+    /// since a new file may have the inode number of the one it replaced.
+    Exact,
+    /// Holding the key's write lock, when no commit runs: the inode. The file is the
+    /// committed one, even if edited in place since (its time changed), and reads as it
+    /// now is.
+    Inode,
+}
 
 /// Whether the internal info read after opening (or `stat`ing) the object file at
 /// `path` belongs to that file. `commit_object` renames the internal info into place
 /// first, then the attributes, then the object file, and readers read the object file,
 /// then the attributes, then the internal info: so attributes newer than the file imply
-/// an internal info newer than it too, and any mix shows as an inode mismatch.
-/// `delete_object_files` removes the object file first, then the internal info, then
-/// the attributes: so a reader that finds no internal info (info written before this
-/// check existed has none either) checks that the file is still in its place, and one
-/// that opened a file deleted since reads again and finds no object.
-pub(crate) fn sidecars_match(path: &Path, object: &std::fs::Metadata, info: Option<&InternalInfo>) -> bool {
-    match info.and_then(|i| i.get(OBJECT_INODE)).and_then(serde_json::Value::as_u64) {
-        Some(inode) => inode == object_inode(object),
-        None => std::fs::symlink_metadata(path).is_ok_and(|now| object_inode(&now) == object_inode(object)),
+/// an internal info newer than it too, and any mix shows as another file named in the
+/// info. `delete_object_files` removes the object file first, then the internal info,
+/// then the attributes: so a reader that finds no internal info (info written before
+/// this check existed has none either) checks that the file is still in its place, and
+/// one that opened a file deleted since reads again and finds no object.
+pub(crate) fn sidecars_match(path: &Path, object: &std::fs::Metadata, info: Option<&InternalInfo>, naming: Naming) -> bool {
+    let opened = ObjectFile::of(object);
+    match info.and_then(ObjectFile::named_in) {
+        Some((inode, modified_ns)) => {
+            inode == opened.inode
+                && (matches!(naming, Naming::Inode) || modified_ns.is_none_or(|ns| Some(ns) == opened.modified_ns))
+        }
+        None => std::fs::symlink_metadata(path).is_ok_and(|now| object_inode(&now) == opened.inode),
     }
 }
 
 #[cfg(unix)]
-pub(crate) fn object_inode(metadata: &std::fs::Metadata) -> u64 {
+fn object_inode(metadata: &std::fs::Metadata) -> u64 {
     std::os::unix::fs::MetadataExt::ino(metadata)
 }
 
 #[cfg(not(unix))]
-pub(crate) fn object_inode(_: &std::fs::Metadata) -> u64 {
+fn object_inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
@@ -402,12 +486,18 @@ impl FileSystem {
             // written here is this closure's.
             let owns_tmp = body.is_some();
             let placed = (|| -> Result<()> {
-                if let Some(body) = body {
-                    std::fs::write(&object_tmp, body)?;
-                }
-                let inode = object_inode(&std::fs::metadata(&object_tmp)?);
+                let file = match body {
+                    Some(body) => {
+                        let mut file = std::fs::File::create(&object_tmp)?;
+                        std::io::Write::write_all(&mut file, &body)?;
+                        file
+                    }
+                    None => std::fs::OpenOptions::new().write(true).open(&object_tmp)?,
+                };
+                let object_file = stamp(&file)?;
+                drop(file);
                 let _writing = locks.lock(stripe);
-                info.insert(OBJECT_INODE.to_owned(), inode.into());
+                object_file.record_in(&mut info);
                 write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
                 write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
                 if let Err(e) = rename_into_bucket(&object_tmp, &object_dest, &bucket_dir) {
@@ -430,11 +520,20 @@ impl FileSystem {
         Ok(())
     }
 
+    /// The write lock of `key`, which readers take only when reading without it keeps
+    /// finding the files of different writes (`read_consistent`).
+    pub(crate) fn key_lock(&self, bucket: &str, key: &str) -> KeyLock {
+        KeyLock {
+            locks: Arc::clone(&self.key_locks),
+            stripe: self.key_locks.stripe(bucket, key),
+        }
+    }
+
     /// Applies a copy of the object under `key` onto itself: its Last-Modified, its
     /// internal info and, for `REPLACE`, its attributes; the bytes stay where they are.
     /// In one trip through the blocking pool and under the key's lock, like any other
     /// write of the key, and only while the object file is still the one the copy read
-    /// (`copied_inode`): applied to a body written since, the copy's attributes would
+    /// (`copied`): applied to a body written since, the copy's attributes would
     /// have gone with another object's bytes.
     pub(crate) async fn copy_onto_itself(
         &self,
@@ -442,7 +541,7 @@ impl FileSystem {
         key: &str,
         attrs: Option<&ObjectAttributes>,
         info: &InternalInfo,
-        copied_inode: u64,
+        copied: ObjectFile,
     ) -> Result<InPlaceCopy> {
         let object = self.get_object_path(bucket, key)?;
         let info_file = (self.next_tmp_path()?, self.get_internal_info_path(bucket, key)?);
@@ -455,8 +554,6 @@ impl FileSystem {
             None => None,
         };
         let mut info = info.clone();
-        info.insert(OBJECT_INODE.to_owned(), copied_inode.into());
-        let info = serde_json::to_vec(&info)?;
         let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
         let job = tokio::task::spawn_blocking(move || -> Result<InPlaceCopy> {
             let _writing = locks.lock(stripe);
@@ -464,16 +561,16 @@ impl FileSystem {
                 Err(e) if no_object_at(&e) => return Ok(InPlaceCopy::Gone),
                 opened => opened?,
             };
-            if object_inode(&file.metadata()?) != copied_inode {
+            if ObjectFile::of(&file.metadata()?) != copied {
                 return Ok(InPlaceCopy::Replaced);
             }
-            let now = std::time::SystemTime::now();
-            file.set_times(std::fs::FileTimes::new().set_modified(now))?;
-            write_then_rename(&info_file.0, &info_file.1, &info)?;
+            let object_file = stamp(&file)?;
+            object_file.record_in(&mut info);
+            write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
             if let Some((tmp, dest, attrs)) = attrs_file {
                 write_then_rename(&tmp, &dest, &attrs)?;
             }
-            Ok(InPlaceCopy::Applied(now))
+            Ok(InPlaceCopy::Applied(file.metadata()?.modified()?))
         });
         job.await?
     }
@@ -544,13 +641,36 @@ impl FileSystem {
     /// trip through the blocking pool; `std::io::copy` lets the kernel copy file to file
     /// (`copy_file_range`) where it can, so the bytes do not pass through this process.
     pub(crate) async fn concat_files<'a>(&self, parts: Vec<PathBuf>, dest: &'a Path) -> Result<FileWriter<'a>> {
+        self.write_temporary(dest, move |out| {
+            for part in &parts {
+                std::io::copy(&mut std::fs::File::open(part)?, out)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The rest of the open file `source`, copied as [`FileSystem::concat_files`] does.
+    pub(crate) async fn copy_open_file<'a>(&self, mut source: std::fs::File, dest: &'a Path) -> Result<FileWriter<'a>> {
+        self.write_temporary(dest, move |out| {
+            std::io::copy(&mut source, out)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A new temporary file for `dest`, filled by `fill` in one trip through the
+    /// blocking pool; removed if that fails.
+    async fn write_temporary<'a>(
+        &self,
+        dest: &'a Path,
+        fill: impl FnOnce(&mut std::fs::File) -> Result<()> + Send + 'static,
+    ) -> Result<FileWriter<'a>> {
         let tmp_path = self.next_tmp_path()?;
         let tmp = tmp_path.clone();
         let job = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
             let mut out = std::fs::File::create(&tmp)?;
-            for part in &parts {
-                std::io::copy(&mut std::fs::File::open(part)?, &mut out)?;
-            }
+            fill(&mut out)?;
             Ok(out)
         });
         let file = match job.await? {
@@ -578,6 +698,20 @@ impl FileSystem {
             writer,
             clean_tmp: true,
         })
+    }
+}
+
+/// One key's stripe of the write lock, for a reader that keeps racing the key's writes
+/// ([`FileSystem::key_lock`]).
+pub(crate) struct KeyLock {
+    locks: Arc<KeyLocks>,
+    stripe: usize,
+}
+
+impl KeyLock {
+    /// Held, no write of the key runs: its files are one write's.
+    pub(crate) fn hold(&self) -> MutexGuard<'_, ()> {
+        self.locks.lock(self.stripe)
     }
 }
 

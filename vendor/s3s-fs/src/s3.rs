@@ -2,6 +2,7 @@ use crate::error::check_body_length;
 use crate::fs::FileSystem;
 use crate::fs::InPlaceCopy;
 use crate::fs::InternalInfo;
+use crate::fs::Naming;
 use crate::fs::NewObject;
 use crate::utils::*;
 
@@ -157,20 +158,6 @@ impl S3 for FileSystem {
             return Err(s3_error!(NoSuchBucket));
         }
 
-        let file_metadata = try_!(fs::metadata(&src_path).await);
-        let src_modified = try_!(file_metadata.modified());
-
-        // Always load internal info – needed for ETag derivation and checksum propagation.
-        let src_info = self.load_internal_info(bucket, key).await?;
-
-        // The source's stored ETag, else its MD5. It is the destination's ETag too, which
-        // keeps non-MD5 ETags (a multipart `{hash}-{part_count}`) and spares hashing the
-        // copy.
-        let dst_etag_str = match src_info.as_ref().and_then(crate::checksum::load_e_tag) {
-            Some(e_tag) => e_tag,
-            None => self.get_md5_sum(bucket, key).await?,
-        };
-
         // The copy-source conditions are a read's, in the same order; a copy refuses
         // with 412 where a read would answer 304.
         let src_conditions = ReadConditions {
@@ -179,10 +166,27 @@ impl S3 for FileSystem {
             if_none_match: input.copy_source_if_none_match.clone(),
             if_modified_since: input.copy_source_if_modified_since.clone(),
         };
-        let src_etag = ETag::Strong(dst_etag_str.clone());
-        if !matches!(src_conditions.evaluate(&src_etag, src_modified), ReadDecision::Serve) {
-            return Err(s3_error!(PreconditionFailed));
-        }
+        // The source's file, attributes, internal info and ETag, all from one write of
+        // it, in one trip through the blocking pool.
+        let (read_path, attributes_path, info_path) = (
+            src_path.clone(),
+            self.get_metadata_path(bucket, key, None)?,
+            self.get_internal_info_path(bucket, key)?,
+        );
+        let lock = self.key_lock(bucket, key);
+        let read = tokio::task::spawn_blocking(move || {
+            read_consistent(&lock, |naming| {
+                open_copy_source(&read_path, &attributes_path, &info_path, &src_conditions, naming)
+            })
+        });
+        let source = try_!(read.await)?.ok_or_else(|| s3_error!(InternalError))?;
+        // The source's stored ETag, else its MD5. It is the destination's ETag too, which
+        // keeps non-MD5 ETags (a multipart `{hash}-{part_count}`) and spares hashing the
+        // copy.
+        let dst_etag_str = match &source.e_tag {
+            ETag::Strong(e_tag) | ETag::Weak(e_tag) => e_tag.clone(),
+        };
+        let src_info = source.info;
 
         let mut info = src_info.unwrap_or_default();
         crate::checksum::save_e_tag(&mut info, &dst_etag_str);
@@ -217,8 +221,7 @@ impl S3 for FileSystem {
         let dst_last_modified = if src_path == dst_path {
             // A copy onto itself changes the attributes (REPLACE) and LastModified;
             // the bytes stay where they are.
-            let copied_inode = crate::fs::object_inode(&file_metadata);
-            match self.copy_onto_itself(&input.bucket, &input.key, attrs.as_ref(), &info, copied_inode).await? {
+            match self.copy_onto_itself(&input.bucket, &input.key, attrs.as_ref(), &info, source.object_file).await? {
                 InPlaceCopy::Applied(now) => {
                     debug!(path = %dst_path.display(), "replace file in place");
                     Timestamp::from(now)
@@ -227,17 +230,15 @@ impl S3 for FileSystem {
                 InPlaceCopy::Gone => return Err(s3_error!(NoSuchKey)),
             }
         } else {
-            // The copy goes to a temporary file (the kernel copies it, in one trip
-            // through the blocking pool), which then takes the destination's place
-            // with its attributes and internal info in one step: a reader sees the old
-            // object or the new one, never a partial copy, a failed copy leaves the old
-            // object as it was, and nothing of the old object's attributes carries
-            // over. (Upstream copied over the destination file in place.)
-            let attrs = match attrs {
-                Some(attrs) => attrs,
-                None => self.load_object_attributes(bucket, key, None).await?.unwrap_or_default(),
-            };
-            let object = self.concat_files(vec![src_path.clone()], &dst_path).await?;
+            // The copy goes to a temporary file (the kernel copies it from the source
+            // file opened above, in one trip through the blocking pool), which then
+            // takes the destination's place with its attributes and internal info in
+            // one step: a reader sees the old object or the new one, never a partial
+            // copy, a failed copy leaves the old object as it was, and nothing of the
+            // old object's attributes carries over. (Upstream copied over the
+            // destination file in place.)
+            let attrs = attrs.or(source.attributes).unwrap_or_default();
+            let object = self.copy_open_file(source.file, &dst_path).await?;
             self.commit_object(object, &input.bucket, &input.key, &attrs, &info).await?;
             debug!(from = %src_path.display(), to = %dst_path.display(), "copy file");
             let dst_metadata = try_!(fs::metadata(&dst_path).await);
@@ -352,8 +353,11 @@ impl S3 for FileSystem {
             if_none_match: input.if_none_match,
             if_modified_since: input.if_modified_since,
         };
+        let lock = self.key_lock(&input.bucket, &input.key);
         let opened = tokio::task::spawn_blocking(move || {
-            read_consistent(|| open_for_get(&object_path, directory_object, range, &conditions, &attributes_path, &info_path))
+            read_consistent(&lock, |naming| {
+                open_for_get(&object_path, directory_object, range, &conditions, &attributes_path, &info_path, naming)
+            })
         });
         let OpenedForGet {
             file,
@@ -432,13 +436,14 @@ impl S3 for FileSystem {
         let attributes_path = self.get_metadata_path(&input.bucket, &input.key, None)?;
         let info_path = self.get_internal_info_path(&input.bucket, &input.key)?;
         let directory_object = input.key.ends_with('/');
+        let lock = self.key_lock(&input.bucket, &input.key);
         let read = tokio::task::spawn_blocking(move || {
-            read_consistent(|| {
+            read_consistent(&lock, |naming| {
                 let file_metadata = std::fs::metadata(&path).map_err(|e| s3_error!(e, NoSuchKey))?;
                 let file_len = object_len(&file_metadata, directory_object)?;
                 let (attributes, info) = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
                 let e_tag = object_e_tag(info.as_ref(), directory_object, || md5_of_file(&path))?;
-                let consistent = crate::fs::sidecars_match(&path, &file_metadata, info.as_ref());
+                let consistent = crate::fs::sidecars_match(&path, &file_metadata, info.as_ref(), naming);
                 Ok(((file_metadata, file_len, e_tag, attributes, info), consistent))
             })
         });
@@ -1385,21 +1390,70 @@ impl FileSystem {
 
 /// Reads an object's file and its attributes with `read`, which also says whether they
 /// belong together (`crate::fs::sidecars_match`), until they do: a read that raced a
-/// commit of the same key is made again. A mismatch that outlasts the tries is an
+/// commit of the same key is made again. Readers take no lock, but one that keeps
+/// racing writes of its key (overwrites back to back can outpace any number of tries)
+/// makes its last read holding the key's write lock, so it ends. A mismatch then is an
 /// object whose commit failed part-way, which no read can make whole.
-fn read_consistent<T>(mut read: impl FnMut() -> S3Result<(T, bool)>) -> S3Result<T> {
-    const TRIES: u32 = 5;
-    for attempt in 0..TRIES {
-        let (value, consistent) = read()?;
+fn read_consistent<T>(lock: &crate::fs::KeyLock, mut read: impl FnMut(Naming) -> S3Result<(T, bool)>) -> S3Result<T> {
+    const UNLOCKED_TRIES: u32 = 3;
+    for attempt in 0..UNLOCKED_TRIES {
+        let (value, consistent) = read(Naming::Exact)?;
         if consistent {
             return Ok(value);
         }
         debug!(attempt, "object and attributes from different writes; reading again");
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
     }
-    Err(s3_error!(InternalError, "The object's data and its attributes are from different writes"))
+    let _no_writes = lock.hold();
+    match read(Naming::Inode)? {
+        (value, true) => Ok(value),
+        (_, false) => Err(s3_error!(InternalError, "The object's data and its attributes are from different writes")),
+    }
+}
+
+/// What CopyObject takes of its source, from one write of it ([`open_copy_source`]).
+struct CopySourceRead {
+    /// Opened at the start: the body copied is the one the rest describes, even if a
+    /// write replaces the source meanwhile.
+    file: std::fs::File,
+    object_file: crate::fs::ObjectFile,
+    e_tag: ETag,
+    attributes: Option<crate::fs::ObjectAttributes>,
+    info: Option<InternalInfo>,
+}
+
+/// Opens a copy's source on a blocking-pool thread: the file, then its attributes and
+/// internal info, with whether those are the file's (`crate::fs::sidecars_match`, for
+/// `read_consistent`; `None` when they are not); its ETag, stored or else hashed
+/// through the opened file; then the copy-source conditions, a read's with 412 where a
+/// read answers 304. Before, the source's file time, internal info, MD5, attributes and
+/// body were each read in a step of its own, so a copy racing a write of its source
+/// could store one write's body under the other's ETag and attributes.
+fn open_copy_source(
+    path: &Path,
+    attributes_path: &Path,
+    info_path: &Path,
+    conditions: &ReadConditions,
+    naming: Naming,
+) -> S3Result<(Option<CopySourceRead>, bool)> {
+    use std::io::Seek;
+
+    let mut file = std::fs::File::open(path).map_err(|e| s3_error!(e, NoSuchKey))?;
+    let file_metadata = try_!(file.metadata());
+    object_len(&file_metadata, false)?;
+    let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
+    if !crate::fs::sidecars_match(path, &file_metadata, info.as_ref(), naming) {
+        return Ok((None, false));
+    }
+    let e_tag = object_e_tag(info.as_ref(), false, || {
+        let md5 = md5_of_reader(&mut file)?;
+        file.rewind()?;
+        Ok(md5)
+    })?;
+    if !matches!(conditions.evaluate(&e_tag, try_!(file_metadata.modified())), ReadDecision::Serve) {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    let object_file = crate::fs::ObjectFile::of(&file_metadata);
+    Ok((Some(CopySourceRead { file, object_file, e_tag, attributes, info }), true))
 }
 
 /// An upload id this backend could have issued, or `NoSuchUpload`: S3 answers any id it
@@ -1452,6 +1506,7 @@ fn open_for_get(
     conditions: &ReadConditions,
     attributes_path: &Path,
     info_path: &Path,
+    naming: Naming,
 ) -> S3Result<(OpenedForGet, bool)> {
     use std::io::{Read, Seek};
 
@@ -1461,7 +1516,7 @@ fn open_for_get(
     let file_len = object_len(&file_metadata, directory_object)?;
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
-    let consistent = crate::fs::sidecars_match(object_path, &file_metadata, info.as_ref());
+    let consistent = crate::fs::sidecars_match(object_path, &file_metadata, info.as_ref(), naming);
     // Hashed, if it must be, through the file opened here, then read from the start.
     let e_tag = object_e_tag(info.as_ref(), directory_object, || {
         let md5 = md5_of_reader(&mut file)?;
