@@ -79,22 +79,19 @@ pub(crate) struct ObjectFile {
 
 impl ObjectFile {
     pub(crate) fn of(metadata: &std::fs::Metadata) -> ObjectFile {
-        let modified_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| u64::try_from(d.as_nanos()).ok());
         ObjectFile {
             inode: object_inode(metadata),
-            modified_ns,
+            modified_ns: metadata.modified().ok().and_then(nanos_since_epoch),
         }
     }
 
     /// The file an internal info was committed with; info from before the modification
     /// time was recorded names the inode only.
-    fn named_in(info: &InternalInfo) -> Option<(u64, Option<u64>)> {
-        let inode = info.get(OBJECT_INODE).and_then(serde_json::Value::as_u64)?;
-        Some((inode, info.get(OBJECT_MODIFIED).and_then(serde_json::Value::as_u64)))
+    fn named_in(info: &InternalInfo) -> Option<ObjectFile> {
+        Some(ObjectFile {
+            inode: info.get(OBJECT_INODE).and_then(serde_json::Value::as_u64)?,
+            modified_ns: info.get(OBJECT_MODIFIED).and_then(serde_json::Value::as_u64),
+        })
     }
 
     fn record_in(self, info: &mut InternalInfo) {
@@ -111,11 +108,7 @@ impl ObjectFile {
 fn unique_stamp() -> std::time::SystemTime {
     use std::sync::atomic::AtomicU64;
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| u64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0);
+    let now = nanos_since_epoch(std::time::SystemTime::now()).unwrap_or(0);
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(last + 1);
@@ -126,11 +119,16 @@ fn unique_stamp() -> std::time::SystemTime {
     }
 }
 
-/// Gives the file `file` a modification time no other commit got, and returns which
-/// file it is, with the time as the file system kept it.
-fn stamp(file: &std::fs::File) -> Result<ObjectFile> {
+fn nanos_since_epoch(t: std::time::SystemTime) -> Option<u64> {
+    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
+/// Gives the file `file` a modification time no other commit got, and returns its
+/// metadata, with the time as the file system kept it.
+fn stamp(file: &std::fs::File) -> Result<std::fs::Metadata> {
     file.set_times(std::fs::FileTimes::new().set_modified(unique_stamp()))?;
-    Ok(ObjectFile::of(&file.metadata()?))
+    Ok(file.metadata()?)
 }
 
 /// How closely an internal info must name the object file a reader opened.
@@ -157,9 +155,9 @@ pub(crate) enum Naming {
 pub(crate) fn sidecars_match(path: &Path, object: &std::fs::Metadata, info: Option<&InternalInfo>, naming: Naming) -> bool {
     let opened = ObjectFile::of(object);
     match info.and_then(ObjectFile::named_in) {
-        Some((inode, modified_ns)) => {
-            inode == opened.inode
-                && (matches!(naming, Naming::Inode) || modified_ns.is_none_or(|ns| Some(ns) == opened.modified_ns))
+        Some(named) => {
+            named.inode == opened.inode
+                && (matches!(naming, Naming::Inode) || named.modified_ns.is_none_or(|ns| Some(ns) == opened.modified_ns))
         }
         None => std::fs::symlink_metadata(path).is_ok_and(|now| object_inode(&now) == opened.inode),
     }
@@ -480,7 +478,7 @@ impl FileSystem {
             NewObject::InMemory { body, dest } => (None, Some(body), self.next_tmp_path()?, dest.to_owned()),
         };
         let bucket_dir = self.get_bucket_path(bucket)?;
-        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
+        let lock = self.key_lock(bucket, key);
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
             // A written body's temporary file is the writer's to remove on failure; one
             // written here is this closure's.
@@ -494,9 +492,9 @@ impl FileSystem {
                     }
                     None => std::fs::OpenOptions::new().write(true).open(&object_tmp)?,
                 };
-                let object_file = stamp(&file)?;
+                let object_file = ObjectFile::of(&stamp(&file)?);
                 drop(file);
-                let _writing = locks.lock(stripe);
+                let _writing = lock.hold();
                 object_file.record_in(&mut info);
                 write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
                 write_then_rename(&attrs_file.0, &attrs_file.1, &attrs)?;
@@ -554,9 +552,9 @@ impl FileSystem {
             None => None,
         };
         let mut info = info.clone();
-        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
+        let lock = self.key_lock(bucket, key);
         let job = tokio::task::spawn_blocking(move || -> Result<InPlaceCopy> {
-            let _writing = locks.lock(stripe);
+            let _writing = lock.hold();
             let file = match std::fs::OpenOptions::new().write(true).open(&object) {
                 Err(e) if no_object_at(&e) => return Ok(InPlaceCopy::Gone),
                 opened => opened?,
@@ -564,13 +562,13 @@ impl FileSystem {
             if ObjectFile::of(&file.metadata()?) != copied {
                 return Ok(InPlaceCopy::Replaced);
             }
-            let object_file = stamp(&file)?;
-            object_file.record_in(&mut info);
+            let stamped = stamp(&file)?;
+            ObjectFile::of(&stamped).record_in(&mut info);
             write_then_rename(&info_file.0, &info_file.1, &serde_json::to_vec(&info)?)?;
             if let Some((tmp, dest, attrs)) = attrs_file {
                 write_then_rename(&tmp, &dest, &attrs)?;
             }
-            Ok(InPlaceCopy::Applied(file.metadata()?.modified()?))
+            Ok(InPlaceCopy::Applied(stamped.modified()?))
         });
         job.await?
     }
@@ -584,9 +582,9 @@ impl FileSystem {
         let object = self.get_object_path(bucket, key)?;
         let sidecars = [self.get_internal_info_path(bucket, key)?, self.get_metadata_path(bucket, key, None)?];
         let directory_object = key.ends_with('/');
-        let (locks, stripe) = (Arc::clone(&self.key_locks), self.key_locks.stripe(bucket, key));
+        let lock = self.key_lock(bucket, key);
         let job = tokio::task::spawn_blocking(move || -> Result<()> {
-            let _writing = locks.lock(stripe);
+            let _writing = lock.hold();
             if directory_object {
                 // A directory with keys below it stays: they are objects of their own.
                 return match std::fs::remove_dir(&object) {

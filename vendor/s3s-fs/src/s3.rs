@@ -179,13 +179,11 @@ impl S3 for FileSystem {
                 open_copy_source(&read_path, &attributes_path, &info_path, &src_conditions, naming)
             })
         });
-        let source = try_!(read.await)?.ok_or_else(|| s3_error!(InternalError))?;
+        let source = try_!(read.await)?;
         // The source's stored ETag, else its MD5. It is the destination's ETag too, which
         // keeps non-MD5 ETags (a multipart `{hash}-{part_count}`) and spares hashing the
         // copy.
-        let dst_etag_str = match &source.e_tag {
-            ETag::Strong(e_tag) | ETag::Weak(e_tag) => e_tag.clone(),
-        };
+        let dst_etag_str = source.e_tag.value().to_owned();
         let src_info = source.info;
 
         let mut info = src_info.unwrap_or_default();
@@ -442,9 +440,11 @@ impl S3 for FileSystem {
                 let file_metadata = std::fs::metadata(&path).map_err(|e| s3_error!(e, NoSuchKey))?;
                 let file_len = object_len(&file_metadata, directory_object)?;
                 let (attributes, info) = FileSystem::read_attributes_blocking(&attributes_path, &info_path)?;
+                if !crate::fs::sidecars_match(&path, &file_metadata, info.as_ref(), naming) {
+                    return Ok(None);
+                }
                 let e_tag = object_e_tag(info.as_ref(), directory_object, || md5_of_file(&path))?;
-                let consistent = crate::fs::sidecars_match(&path, &file_metadata, info.as_ref(), naming);
-                Ok(((file_metadata, file_len, e_tag, attributes, info), consistent))
+                Ok(Some((file_metadata, file_len, e_tag, attributes, info)))
             })
         });
         let (file_metadata, file_len, e_tag, obj_attrs, info) = try_!(read.await)?;
@@ -1388,26 +1388,23 @@ impl FileSystem {
     }
 }
 
-/// Reads an object's file and its attributes with `read`, which also says whether they
-/// belong together (`crate::fs::sidecars_match`), until they do: a read that raced a
+/// Reads an object's file and its attributes with `read`, which gives `None` when they
+/// do not belong together (`crate::fs::sidecars_match`), until they do: a read that raced a
 /// commit of the same key is made again. Readers take no lock, but one that keeps
 /// racing writes of its key (overwrites back to back can outpace any number of tries)
 /// makes its last read holding the key's write lock, so it ends. A mismatch then is an
 /// object whose commit failed part-way, which no read can make whole.
-fn read_consistent<T>(lock: &crate::fs::KeyLock, mut read: impl FnMut(Naming) -> S3Result<(T, bool)>) -> S3Result<T> {
+fn read_consistent<T>(lock: &crate::fs::KeyLock, mut read: impl FnMut(Naming) -> S3Result<Option<T>>) -> S3Result<T> {
     const UNLOCKED_TRIES: u32 = 3;
     for attempt in 0..UNLOCKED_TRIES {
-        let (value, consistent) = read(Naming::Exact)?;
-        if consistent {
+        if let Some(value) = read(Naming::Exact)? {
             return Ok(value);
         }
         debug!(attempt, "object and attributes from different writes; reading again");
     }
     let _no_writes = lock.hold();
-    match read(Naming::Inode)? {
-        (value, true) => Ok(value),
-        (_, false) => Err(s3_error!(InternalError, "The object's data and its attributes are from different writes")),
-    }
+    read(Naming::Inode)?
+        .ok_or_else(|| s3_error!(InternalError, "The object's data and its attributes are from different writes"))
 }
 
 /// What CopyObject takes of its source, from one write of it ([`open_copy_source`]).
@@ -1422,8 +1419,8 @@ struct CopySourceRead {
 }
 
 /// Opens a copy's source on a blocking-pool thread: the file, then its attributes and
-/// internal info, with whether those are the file's (`crate::fs::sidecars_match`, for
-/// `read_consistent`; `None` when they are not); its ETag, stored or else hashed
+/// internal info, `None` when those are not the file's (`crate::fs::sidecars_match`,
+/// for `read_consistent`); its ETag, stored or else hashed
 /// through the opened file; then the copy-source conditions, a read's with 412 where a
 /// read answers 304. Before, the source's file time, internal info, MD5, attributes and
 /// body were each read in a step of its own, so a copy racing a write of its source
@@ -1434,7 +1431,7 @@ fn open_copy_source(
     info_path: &Path,
     conditions: &ReadConditions,
     naming: Naming,
-) -> S3Result<(Option<CopySourceRead>, bool)> {
+) -> S3Result<Option<CopySourceRead>> {
     use std::io::Seek;
 
     let mut file = std::fs::File::open(path).map_err(|e| s3_error!(e, NoSuchKey))?;
@@ -1442,7 +1439,7 @@ fn open_copy_source(
     object_len(&file_metadata, false)?;
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
     if !crate::fs::sidecars_match(path, &file_metadata, info.as_ref(), naming) {
-        return Ok((None, false));
+        return Ok(None);
     }
     let e_tag = object_e_tag(info.as_ref(), false, || {
         let md5 = md5_of_reader(&mut file)?;
@@ -1453,7 +1450,7 @@ fn open_copy_source(
         return Err(s3_error!(PreconditionFailed));
     }
     let object_file = crate::fs::ObjectFile::of(&file_metadata);
-    Ok((Some(CopySourceRead { file, object_file, e_tag, attributes, info }), true))
+    Ok(Some(CopySourceRead { file, object_file, e_tag, attributes, info }))
 }
 
 /// An upload id this backend could have issued, or `NoSuchUpload`: S3 answers any id it
@@ -1495,7 +1492,7 @@ struct OpenedForGet {
 }
 
 /// Opens an object for GetObject on a blocking-pool thread: the file, its size and
-/// modification time, its attributes and internal info, with whether those are the
+/// modification time, its attributes and internal info, `None` when those are not the
 /// file's (`crate::fs::sidecars_match`, for `read_consistent`); then, as S3 orders
 /// them, the read conditions (412 or 304) before the range (416); then up to
 /// [`read_size`] bytes of the body, from the range's start. A refusal reads no body.
@@ -1507,7 +1504,7 @@ fn open_for_get(
     attributes_path: &Path,
     info_path: &Path,
     naming: Naming,
-) -> S3Result<(OpenedForGet, bool)> {
+) -> S3Result<Option<OpenedForGet>> {
     use std::io::{Read, Seek};
 
     let mut file = std::fs::File::open(object_path).map_err(|e| s3_error!(e, NoSuchKey))?;
@@ -1516,17 +1513,17 @@ fn open_for_get(
     let file_len = object_len(&file_metadata, directory_object)?;
 
     let (attributes, info) = FileSystem::read_attributes_blocking(attributes_path, info_path)?;
-    let consistent = crate::fs::sidecars_match(object_path, &file_metadata, info.as_ref(), naming);
+    // Sidecars from another write are read again before anything is decided on them.
+    if !crate::fs::sidecars_match(object_path, &file_metadata, info.as_ref(), naming) {
+        return Ok(None);
+    }
     // Hashed, if it must be, through the file opened here, then read from the start.
     let e_tag = object_e_tag(info.as_ref(), directory_object, || {
         let md5 = md5_of_reader(&mut file)?;
         file.rewind()?;
         Ok(md5)
     })?;
-    // Sidecars from another write are read again before anything is decided on them.
-    if consistent {
-        conditions.check(&e_tag, last_modified)?;
-    }
+    conditions.check(&e_tag, last_modified)?;
 
     let (content_length, content_range) = match range {
         None => (file_len, None),
@@ -1566,7 +1563,7 @@ fn open_for_get(
         attributes,
         info,
     };
-    Ok((opened, consistent))
+    Ok(Some(opened))
 }
 
 /// One part of a CompleteMultipartUpload list, with its files.
